@@ -1,0 +1,68 @@
+"""The `sscard` command: one entry point for every job in the toolkit.
+
+Each package owns its commands (`<package>/cli.py`); this module only maps command paths to them and imports a
+package when its command is used, so `sscard --help` stays fast and a missing optional part breaks one command,
+not all of them.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# command path -> "module:attribute" of a click command, or a nested table for a group.
+COMMANDS: dict[str, Any] = {
+    "sim": {
+        "new": "simulators.cli:sim_new",
+        "serve": "simulators.cli:sim_serve",
+    },
+    "readers": "cardlib.cli:readers",
+    "card": {
+        "read": "cardlib.cli:card_read",
+    },
+}
+
+HELP = {
+    "sim": "Software cards: make card images and serve them in the virtual reader.",
+    "card": "Talk to a card in a PC/SC reader.",
+    "db": "The cardholder base-information store.",
+    "keys": "Issuer key sets.",
+    "qr": "E-card QR codes.",
+    "terminal": "Counter, kiosk, hospital, merchant and gate flows.",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands come from a table and are imported on first use."""
+
+    def __init__(self, *args: Any, table: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.table) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = self.table.get(name)
+        if target is None:
+            return None
+        if isinstance(target, dict):
+            command: click.Command = LazyGroup(name=name, table=target, help=HELP.get(name))
+        else:
+            module_name, attr = target.split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+        self.commands[name] = command
+        return command
+
+
+@click.group(cls=LazyGroup, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sscard")
+def main() -> None:
+    """sscard: the social security card and e-card toolkit."""
+
+
+if __name__ == "__main__":
+    main()
