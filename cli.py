@@ -53,9 +53,23 @@ class LazyGroup(click.Group):
             command: click.Command = LazyGroup(name=name, table=target, help=HELP.get(name))
         else:
             module_name, attr = target.split(":")
-            command = getattr(importlib.import_module(module_name), attr)
+            try:
+                command = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                return _broken(name, target, exc)
         self.commands[name] = command
         return command
+
+
+def _broken(name: str, target: str, exc: Exception) -> click.Command:
+    """Stands in for a command whose module fails to import, so one broken part does not break the rest."""
+
+    @click.command(name=name, help=f"(unavailable: {exc})", context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def broken(args: tuple[str, ...]) -> None:
+        raise click.ClickException(f"command {name!r} is unavailable: {target} failed to load ({exc})")
+
+    return broken
 
 
 @click.group(cls=LazyGroup, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
