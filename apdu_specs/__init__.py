@@ -189,3 +189,15 @@ def commands() -> tuple[dict[str, Any], ...]:
 @cache
 def emv_tags() -> dict[int, dict[str, Any]]:
     return {int(tag, 16): spec for tag, spec in _load_toml("emv_tags")["tags"].items()}
+
+
+@cache
+def psam() -> dict[str, Any]:
+    """The simulated PSAM's command set and key references (apdu_specs/psam.toml)."""
+    return _load_toml("psam")
+
+
+@cache
+def applet_profile(name: str) -> dict[str, Any]:
+    """An applet profile by file name (e.g. "pboc_debit"): records, AFL, PDOL as data."""
+    return _load_toml(name)
