@@ -20,7 +20,17 @@ COMMANDS: dict[str, Any] = {
     "readers": "cardlib.cli:readers",
     "card": {
         "read": "cardlib.cli:card_read",
+        "pin": {
+            "verify": "terminal.services_cli:pin_verify",
+            "change": "terminal.services_cli:pin_change",
+            "unblock": "terminal.services_cli:pin_unblock",
+        },
+        "bank": "terminal.services_cli:card_bank",
     },
+    "keys": {
+        "new-issuer": "terminal.services_cli:keys_new_issuer",
+    },
+    "personalize": "terminal.personalize:personalize_command",
 }
 
 HELP = {
@@ -28,6 +38,7 @@ HELP = {
     "card": "Talk to a card in a PC/SC reader.",
     "db": "The cardholder base-information store.",
     "keys": "Issuer key sets.",
+    "pin": "The holder's PIN: verify, change, unblock (under secure messaging).",
     "qr": "E-card QR codes.",
     "terminal": "Counter, kiosk, hospital, merchant and gate flows.",
 }
