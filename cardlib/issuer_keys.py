@@ -22,11 +22,14 @@ from cardlib.crypto import Alg, diversify
 FORMAT = "sscard-issuer-keys/1"
 # Financial-application master keys (PBOC 3.0): application cryptogram, secure-messaging MAC and encryption.
 FINANCIAL_USAGES = ("ac", "smi", "smc")
+# The transport (personalization) master key: a blank card holds it diversified by its card factor, and the
+# personalization station's PSAM wraps each card key under it.
+PERSO_USAGES = ("perso",)
 
 
 def usages() -> tuple[str, ...]:
-    """Every master key of a set: the SSSE keys the profile names, then the financial application's."""
-    return tuple(k.usage for k in apdu_specs.profile().keys) + FINANCIAL_USAGES
+    """Every master key of a set: the SSSE keys the profile names, the financial application's, the transport key."""
+    return tuple(k.usage for k in apdu_specs.profile().keys) + FINANCIAL_USAGES + PERSO_USAGES
 
 
 class KeySetError(ValueError):

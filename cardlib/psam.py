@@ -69,6 +69,14 @@ class Psam:
         """The card's own key for `usage` (two-level diversification by city and card factor), then `more`."""
         self.set_key(alg, usage, city_factor(card_id), card_factor(atr), *more)
 
+    def wrap_key(self, alg: Alg, usage: str, *factors: bytes) -> bytes:
+        """Personalization: the diversified key for `usage`, enciphered under the current (perso) key."""
+        if usage not in self._refs:
+            raise PsamError(f"the PSAM has no key reference for {usage!r}", PSAM_KEY_MISSING)
+        data = b"".join(factors)
+        return self._ok(bytes([0x80, 0x1C, alg_id(alg), self._refs[usage], len(data)]) + data + b"\x10",
+                        f"WRAP KEY {usage}")
+
     def encipher(self, data: bytes) -> bytes:
         return self._ok(bytes([0x80, 0xFA, 0x00, 0x00, len(data)]) + data + b"\x00", "ENCIPHER")
 

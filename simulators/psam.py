@@ -43,6 +43,7 @@ class Psam:
     def reset(self) -> bytes:
         self._selected = False
         self._key: tuple[Alg, bytes] | None = None
+        self._usage: str | None = None
         return self.atr
 
     def process(self, apdu: bytes) -> bytes:
@@ -65,12 +66,12 @@ class Psam:
         le = body[-1] if len(body) in (1, 2 + len(data)) and body else None
         if (cla, ins) == (0x00, 0xA4):
             if p1 == 0x04 and data == self._aid:
-                self._selected, self._key = True, None
+                self._selected, self._key, self._usage = True, None, None
                 return b"\x6f" + bytes([len(self._aid) + 2, 0x84, len(self._aid)]) + self._aid + OK
             return _sw("file_not_found")
         if cla != 0x80:
             return _sw("cla_not_supported")
-        if ins not in (0x1A, 0xFA):
+        if ins not in (0x1A, 0x1C, 0xFA):
             return _sw("ins_not_supported")
         if not self._selected:
             return _sw("conditions_not_satisfied")
@@ -79,6 +80,8 @@ class Psam:
         if self._key is None:
             return _sw("conditions_not_satisfied")
         alg, key = self._key
+        if ins == 0x1C:
+            return self._wrap_key(p1, p2, data)
         size = block_size(alg)
         if p1 == 0x00:
             if not data or len(data) % size:
@@ -99,8 +102,8 @@ class Psam:
             return OK if hmac.compare_digest(expected, answer) else _sw("sm_incorrect")
         return _sw("wrong_p1p2")
 
-    def _set_key(self, alg_id: int, ref: int, factors: bytes) -> bytes:
-        self._key = None
+    def _derive(self, alg_id: int, ref: int, factors: bytes) -> tuple[Alg, str, bytes] | bytes:
+        """(alg, usage, diversified key), or the status word saying why not."""
         try:
             alg = alg_from_id(alg_id)
         except ValueError:
@@ -114,5 +117,25 @@ class Psam:
         key = key_set.masters[usage]
         for i in range(0, len(factors), 8):
             key = diversify(alg, key, factors[i : i + 8])
+        return alg, usage, key
+
+    def _set_key(self, alg_id: int, ref: int, factors: bytes) -> bytes:
+        self._key, self._usage = None, None
+        derived = self._derive(alg_id, ref, factors)
+        if isinstance(derived, bytes):
+            return derived
+        alg, self._usage, key = derived
         self._key = (alg, key)
         return OK
+
+    def _wrap_key(self, alg_id: int, ref: int, factors: bytes) -> bytes:
+        assert self._key is not None
+        if self._usage != "perso":
+            return _sw("conditions_not_satisfied")
+        derived = self._derive(alg_id, ref, factors)
+        if isinstance(derived, bytes):
+            return derived
+        alg, _usage, key = derived
+        if alg != self._key[0]:
+            return _sw("conditions_not_satisfied")
+        return encrypt_ecb(alg, self._key[1], key) + OK
