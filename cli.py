@@ -31,6 +31,18 @@ COMMANDS: dict[str, Any] = {
         "new-issuer": "terminal.services_cli:keys_new_issuer",
     },
     "personalize": "terminal.personalize:personalize_command",
+    "terminal": {
+        "identify": "terminal.cli:identify",
+        "pay": "terminal.cli:pay",
+        "settle": "terminal.cli:settle",
+        "refund": "terminal.cli:refund",
+        "gate": "terminal.cli:gate",
+        "kiosk": "terminal.cli:kiosk",
+    },
+    "db": {
+        "import-entitlements": "terminal.cli:import_entitlements",
+        "import-records": "terminal.cli:import_records",
+    },
 }
 
 HELP = {
