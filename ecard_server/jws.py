@@ -1,0 +1,106 @@
+"""Compact JWS through pyjwt, with SM2 (SM3withSM2, JOSE alg "SM2") registered beside pyjwt's EdDSA and ES256.
+
+The verification algorithm always comes from the key (the JWKS entry), never from the token header, so `alg: none`
+and HS256-signed-with-the-public-key tokens fail here however they are dressed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jwt
+from jwt.algorithms import Algorithm
+
+from ecard_server.keys import Jwks, SigningKey, VerifyKey, verify_key_from_jwk
+
+
+class JwsError(ValueError):
+    """A JWS that does not verify or cannot be read; `reason` is a verifier reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class SM2Algorithm(Algorithm):
+    """SM3withSM2 over tongsuopy keys wrapped in sscard's SigningKey/VerifyKey (64-byte r||s signatures)."""
+
+    def prepare_key(self, key: Any) -> Any:
+        if isinstance(key, (SigningKey, VerifyKey)) and key.alg == "SM2":
+            return key
+        raise jwt.InvalidKeyError("SM2 needs an sscard SM2 key")
+
+    def sign(self, msg: bytes, key: Any) -> bytes:
+        if not isinstance(key, SigningKey):
+            raise jwt.InvalidKeyError("SM2 signing needs a private key")
+        return key.sign(msg)
+
+    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
+        pub = key.public() if isinstance(key, SigningKey) else key
+        return pub.verify(sig, msg)
+
+    @staticmethod
+    def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
+        jwk = key_obj.public().jwk() if isinstance(key_obj, SigningKey) else key_obj.jwk()
+        return jwk if as_dict else json.dumps(jwk)
+
+    @staticmethod
+    def from_jwk(jwk: Any) -> Any:
+        return verify_key_from_jwk(json.loads(jwk) if isinstance(jwk, str) else jwk)
+
+
+_jws = jwt.PyJWS()
+_jws.register_algorithm("SM2", SM2Algorithm())
+
+
+def _lib_key(key: SigningKey | VerifyKey) -> Any:
+    return key if key.alg == "SM2" else key.key
+
+
+def sign(payload: dict[str, Any], key: SigningKey, typ: str, extra_headers: dict[str, Any] | None = None) -> str:
+    headers = {"typ": typ, "kid": key.kid, **(extra_headers or {})}
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _jws.encode(body, _lib_key(key), algorithm=key.alg, headers=headers)
+
+
+def header(token: str) -> dict[str, Any]:
+    try:
+        return _jws.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise JwsError("malformed", f"JWS header unreadable: {exc}") from None
+
+
+def verify(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]:
+    """Verify a compact JWS with one known key and return its JSON payload (no time checks here)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise JwsError("malformed", "not a compact JWS")
+    hdr = header(token)
+    if hdr.get("alg") != key.alg:
+        raise JwsError("unsupported_alg" if hdr.get("alg") not in ("EdDSA", "ES256", "SM2") else "alg_mismatch",
+                       f"JWS alg {str(hdr.get('alg'))[:20]!r} is not the key's {key.alg}")
+    if typ is not None and hdr.get("typ") != typ:
+        raise JwsError("malformed", f"JWS typ must be {typ}")
+    try:
+        raw = _jws.decode(token, _lib_key(key), algorithms=[key.alg])
+    except jwt.InvalidSignatureError:
+        raise JwsError("bad_signature", "JWS signature does not verify") from None
+    except jwt.PyJWTError as exc:
+        raise JwsError("malformed", f"JWS unreadable: {exc}") from None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise JwsError("malformed", "JWS payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise JwsError("malformed", "JWS payload is not an object")
+    return payload
+
+
+def verify_with_jwks(token: str, jwks: Jwks, typ: str | None = None) -> tuple[dict[str, Any], VerifyKey]:
+    hdr = header(token)
+    kid = hdr.get("kid")
+    key = jwks.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise JwsError("unknown_key", "JWS kid is not in the JWKS")
+    return verify(token, key, typ), key
+

@@ -1,0 +1,130 @@
+"""Offline verification of e-card QR codes: a pure function over cached keys and status list, plus a replay cache.
+
+A gate keeps a `Jwks` and a `StatusList` (fetched whenever it has a network) and one `ReplayCache`, and calls
+`verify(token, jwks, status_list, now, replay_cache)` per scan. It never raises: every outcome is a `Result` whose
+`reason` is one code from REASONS.
+"""
+from __future__ import annotations
+
+import heapq
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ecard_server.keys import BadKeyError, Jwks, verify_key_from_compact
+from ecard_server.status_list import StatusList
+from ecard_server.tokens import DOMAIN, TokenError, parse
+
+LEEWAY = 10  # seconds of clock skew tolerated between the code's maker and the verifier
+REASONS = (
+    "ok", "malformed", "oversized", "unsupported_alg", "unknown_key", "alg_mismatch", "bad_signature",
+    "not_yet_valid", "expired", "revoked", "status_unknown", "status_list_expired", "replayed",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    valid: bool
+    reason: str
+    detail: str
+    kind: str = ""
+    kid: str = ""
+    alg: str = ""
+    sub: str = ""  # pseudonymous holder handle, hex
+    status_idx: int = -1
+    iat: int = 0
+    exp: int = 0
+    status_checked: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ReplayCache:
+    """Codes already accepted, keyed by jti/nonce, each kept until the code expires; bounded by `max_entries`
+    (when full the entry closest to expiry is dropped first)."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._exp: dict[bytes, int] = {}
+        self._heap: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._exp)
+
+    def _purge(self, now: float) -> None:
+        heap, exp = self._heap, self._exp
+        while heap and (heap[0][0] <= now or len(exp) > self.max_entries):
+            when, key = heapq.heappop(heap)
+            if exp.get(key) == when:
+                del exp[key]
+
+    def seen(self, key: bytes, exp: int, now: float) -> bool:
+        """True if `key` was recorded and has not expired; otherwise record it (until `exp`) and return False."""
+        with self._lock:
+            self._purge(now)
+            if key in self._exp:
+                return True
+            self._exp[key] = exp
+            heapq.heappush(self._heap, (exp, key))
+            if len(self._exp) > self.max_entries:
+                self._purge(now)
+            return False
+
+
+def _fail(reason: str, detail: str, **fields: Any) -> Result:
+    return Result(False, reason, detail, **fields)
+
+
+def verify(
+    token: object,
+    jwks: Jwks,
+    status_list: StatusList | None,
+    now: float,
+    replay_cache: ReplayCache | None,
+    leeway: int = LEEWAY,
+) -> Result:
+    """Decide whether a scanned code is valid: format, issuer signature, device signature (offline codes), time,
+    revocation and replay, in that order. A code is recorded in the replay cache only once it passed all else."""
+    try:
+        tok = parse(token)
+    except TokenError as exc:
+        return _fail(exc.reason, exc.detail)
+    fields = {"kind": tok.kind, "kid": tok.kid, "alg": tok.alg, "sub": tok.sub.hex(), "status_idx": tok.status_idx,
+              "iat": tok.iat, "exp": tok.exp}
+    key = jwks.get(tok.kid)
+    if key is None:
+        return _fail("unknown_key", f"issuer key {tok.kid} is not in the JWKS", **fields)
+    if key.alg != tok.alg:
+        return _fail("alg_mismatch", f"code says {tok.alg} but key {tok.kid} is {key.alg}", **fields)
+    if not key.verify(tok.issuer_sig, DOMAIN + tok.issuer_signed):
+        return _fail("bad_signature", "issuer signature does not verify", **fields)
+    if tok.kind == "offline":
+        try:
+            device = verify_key_from_compact(tok.device_alg, tok.device_key)
+        except BadKeyError:
+            return _fail("malformed", "bound device key is not a valid public key", **fields)
+        if not device.verify(tok.device_sig, DOMAIN + tok.device_signed):
+            return _fail("bad_signature", "device signature does not verify", **fields)
+        if tok.cred_iat > now + leeway:
+            return _fail("not_yet_valid", "credential is not valid yet", **fields)
+        if tok.cred_exp <= now:
+            return _fail("expired", "credential has expired; the phone must go online to renew it", **fields)
+    if tok.iat > now + leeway:
+        return _fail("not_yet_valid", f"code is dated {tok.iat - int(now)} s in the future", **fields)
+    if tok.exp <= now - leeway:
+        return _fail("expired", f"code expired {int(now) - tok.exp} s ago", **fields)
+    checked = False
+    if status_list is not None:
+        if status_list.exp <= now:
+            return _fail("status_list_expired", "cached status list has expired; refresh it", **fields)
+        bit = status_list.status(tok.status_idx)
+        if bit is None:
+            return _fail("status_unknown", "status index is outside the status list", **fields)
+        if bit:
+            return _fail("revoked", "card is revoked (reported lost or deactivated)", **fields)
+        checked = True
+    if replay_cache is not None and replay_cache.seen(tok.sub + tok.jti, tok.exp + leeway, now):
+        return _fail("replayed", "code was already used", **fields)
+    return Result(True, "ok", f"valid {tok.kind} code", status_checked=checked, **fields)
