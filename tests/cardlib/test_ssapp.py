@@ -1,10 +1,12 @@
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from apdu_specs import profile
 from cardlib.channel import Channel
 from cardlib.ssapp import CardDataError, SocialSecurityApp, algorithm_id
 from cardlib.sw import CardError
 from cardlib.trace import Trace
-from cardlib.transport import LoopbackTransport
+from cardlib.transport import LoopbackTransport, TransportError
 
 from .fakecard import HOLDER, FakeCard, ssse_card
 
@@ -103,3 +105,32 @@ def test_update_refused_is_card_error() -> None:
     with pytest.raises(CardError) as info:
         app(card).update_field("gender", "1")
     assert info.value.name == "security_not_satisfied" and "UPDATE RECORD" in str(info.value)
+
+
+def ssse_replies() -> st.SearchStrategy[bytes]:
+    """Plausible answers: a record of a profile tag with random bytes, or a status word from the 61/6C families."""
+    tags = [r.tag for f in profile().files for r in f.records]
+    record = st.builds(lambda t, v: bytes([t, len(v)]) + v + b"\x90\x00", st.sampled_from(tags), st.binary(max_size=32))
+    sw = st.builds(lambda a, b: bytes([a, b]), st.sampled_from([0x61, 0x6C, 0x90, 0x6A, 0x63]), st.integers(0, 255))
+    return st.one_of(record, sw)
+
+
+class RandomCard(FakeCard):
+    """Answers each command with the next of a list of arbitrary byte strings (then 9000)."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        super().__init__({})
+        self.replies = list(replies)
+
+    def process(self, apdu: bytes) -> bytes:
+        return self.replies.pop(0) if self.replies else b"\x90\x00"
+
+
+@settings(max_examples=150)
+@given(st.lists(st.one_of(st.binary(max_size=40), ssse_replies()), max_size=30))
+def test_any_card_answers_give_documented_errors_only(replies: list[bytes]) -> None:
+    try:
+        info = app(RandomCard(replies)).read_card_info()
+    except (CardError, TransportError, CardDataError):
+        return
+    assert len(info.card_id) == 32
