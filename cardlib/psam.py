@@ -29,6 +29,10 @@ class PsamError(RuntimeError):
         super().__init__(message)
         self.code = code
 
+    @property
+    def interface_code(self) -> int:
+        return self.code
+
 
 class Psam:
     """A selected PSAM application. `set_key` chooses a master key and its diversification; the other calls use it."""

@@ -18,6 +18,7 @@ import apdu_specs
 from cardlib.crypto import Alg, alg_from_id, block_size
 from cardlib.psam import Psam, PsamError
 from cardlib.secure_messaging import CardRefused, get_challenge, secure_command
+from cardlib.ssapp import algorithm_id
 
 # Reader-interface codes (CARD-FACTS: -20..-25 card id format, internal authentication, PSAM level).
 CARD_ID_FORMAT = -20
@@ -38,6 +39,10 @@ class CardSecurityError(RuntimeError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+    @property
+    def interface_code(self) -> int:
+        return self.code
 
 
 class PinError(CardSecurityError):
@@ -73,22 +78,12 @@ def _ok(card: Transmitter, apdu: bytes, step: str) -> bytes:
     return data
 
 
-def fci_algorithm(fci: bytes) -> Alg:
-    """The algorithm from FCI tag 9F0C (its last byte is the id; 01 = 3DES when the tag is absent)."""
-    i = fci.find(b"\x9f\x0c")
-    while i >= 0:
-        if i + 3 <= len(fci) and 0 < fci[i + 2] <= len(fci) - i - 3:
-            return alg_from_id(fci[i + 3 + fci[i + 2] - 1])
-        i = fci.find(b"\x9f\x0c", i + 1)
-    return "3des"
-
-
 def select_ssse(card: Transmitter) -> Alg:
     aid = apdu_specs.profile().ssse.aid
     assert aid is not None
     fci = _ok(card, b"\x00\xa4\x04\x00" + bytes([len(aid)]) + aid + b"\x00", "SELECT SSSE")
     try:
-        return fci_algorithm(fci)
+        return alg_from_id(algorithm_id(fci))
     except ValueError as exc:
         raise CardSecurityError(str(exc), CARD_ID_FORMAT) from None
 

@@ -1,0 +1,179 @@
+"""A blank card: the chip as the card maker delivers it, before the personalization station writes it.
+
+A blank card image (`sscard-blank/1`, JSON) holds the chip's ATR (its last 8 bytes are the card factor, unique per
+chip), the algorithm and the chip's transport key (the issuer's perso master diversified by the card factor).
+It answers (commands are sscard's own, GlobalPlatform-shaped; see docs/services.md):
+
+- GET DATA `80CA9F7F00`: 9F7F 0A <serial 8> <alg id> <state 01 = blank>;
+- STORE DATA `80E2 P1 P2 Lc <DGI 2><len 1><value>...`: data groups, P1 bit 8 on the last command. Keys and the
+  PIN arrive enciphered under the transport key. After the last one the card checks the whole set and turns into
+  the personalized card in one step (`build`), or refuses it whole and stays blank.
+
+Any other APDU gets a status word. The card becomes personalized only by `build`, which writes its image.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+import apdu_specs
+from cardlib import issuer_keys
+from cardlib.crypto import Alg, alg_id, block_size, decrypt_ecb, unpad_80
+
+BLANK_FORMAT = "sscard-blank/1"
+OK = b"\x90\x00"
+STATE_BLANK = 0x01
+DGI_EF05, DGI_EF06, DGI_BANK = 0x0101, 0x0102, 0x0201
+DGI_KEYS, DGI_BANK_KEY, DGI_PIN = 0x8101, 0x8201, 0x9101
+
+
+def _sw(name: str) -> bytes:
+    return apdu_specs.status_word_by_name(name).to_bytes(2, "big")
+
+
+def new_blank(key_set: issuer_keys.IssuerKeySet, serial: bytes | None = None) -> dict[str, Any]:
+    """A blank chip for an issuer: a fresh 8-byte serial (the ATR's last 8 bytes) and its transport key."""
+    serial = serial or secrets.token_bytes(8)
+    atr = apdu_specs.profile().atr[:-8] + serial
+    transport = issuer_keys.diversify(key_set.alg, key_set.master("perso"), issuer_keys.card_factor(atr))
+    return {"format": BLANK_FORMAT, "alg": key_set.alg, "atr": atr.hex().upper(),
+            "transport_key": transport.hex().upper()}
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(data, indent=1).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def is_blank(image: dict[str, Any]) -> bool:
+    return isinstance(image, dict) and image.get("format") == BLANK_FORMAT
+
+
+def parse_dgis(data: bytes) -> list[tuple[int, bytes]]:
+    out, i = [], 0
+    while i < len(data):
+        if i + 3 > len(data):
+            raise ValueError("DGI header truncated")
+        dgi, n = int.from_bytes(data[i : i + 2], "big"), data[i + 2]
+        if i + 3 + n > len(data):
+            raise ValueError("DGI longer than the data")
+        out.append((dgi, data[i + 3 : i + 3 + n]))
+        i += 3 + n
+    return out
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """Concatenated TLV records (1-byte tag, 1-byte length) as a list of whole records."""
+    out, i = [], 0
+    while i < len(data):
+        if i + 2 > len(data) or i + 2 + data[i + 1] > len(data):
+            raise ValueError("TLV record truncated")
+        out.append(data[i : i + 2 + data[i + 1]])
+        i += 2 + data[i + 1]
+    return out
+
+
+class BlankCard:
+    """The card object of a blank chip; `build(personalization) -> card` makes (and saves) the personalized card."""
+
+    def __init__(self, image: dict[str, Any], build: Callable[[dict[str, Any]], Any]) -> None:
+        self.image = image
+        self.alg: Alg = image["alg"]
+        self.atr = bytes.fromhex(image["atr"])
+        self._transport = bytes.fromhex(image["transport_key"])
+        self._build = build
+        self.personalized: Any = None  # the card this chip became
+        self._groups: dict[int, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"BlankCard(serial={self.serial.hex().upper()})"
+
+    @property
+    def serial(self) -> bytes:
+        return self.atr[-8:]
+
+    def reset(self) -> bytes:
+        if self.personalized is not None:
+            return self.personalized.reset()
+        self._groups = {}
+        return self.atr
+
+    def process(self, apdu: bytes) -> bytes:
+        if self.personalized is not None:
+            return self.personalized.process(apdu)
+        try:
+            return self._process(bytes(apdu))
+        except Exception:
+            self._groups = {}
+            return _sw("unknown_error")
+
+    def _process(self, apdu: bytes) -> bytes:
+        if len(apdu) < 4:
+            return _sw("wrong_length")
+        cla, ins, p1, p2 = apdu[:4]
+        if (cla, ins, p1, p2) == (0x80, 0xCA, 0x9F, 0x7F):
+            value = self.serial + bytes([alg_id(self.alg), STATE_BLANK])
+            return b"\x9f\x7f" + bytes([len(value)]) + value + OK
+        if (cla, ins) == (0x80, 0xE2):
+            body = apdu[4:]
+            if len(body) < 2 or len(body) not in (1 + body[0], 2 + body[0]):
+                return _sw("wrong_length")
+            try:
+                for dgi, value in parse_dgis(body[1 : 1 + body[0]]):
+                    self._groups[dgi] = value
+            except ValueError:
+                self._groups = {}
+                return _sw("wrong_data")
+            if p1 & 0x80:
+                return self._commit()
+            return OK
+        if ins == 0xA4:
+            return _sw("file_not_found")
+        return _sw("conditions_not_satisfied")
+
+    def _decipher(self, value: bytes) -> bytes:
+        if not value or len(value) % block_size(self.alg):
+            raise ValueError("enciphered data is not whole blocks")
+        return decrypt_ecb(self.alg, self._transport, value)
+
+    def _commit(self) -> bytes:
+        groups, self._groups = self._groups, {}
+        try:
+            perso = self._personalization(groups)
+        except (KeyError, ValueError):
+            return _sw("wrong_data")
+        card = self._build(perso)
+        card.reset()
+        self.personalized = card
+        return OK
+
+    def _personalization(self, groups: dict[int, bytes]) -> dict[str, Any]:
+        keys = self._decipher(groups[DGI_KEYS])
+        usages = [k.usage for k in apdu_specs.profile().keys]
+        if len(keys) != 16 * len(usages):
+            raise ValueError("key group has the wrong length")
+        pin_block = unpad_80(self._decipher(groups[DGI_PIN]))
+        pin = pin_block[1:].hex().upper().rstrip("F")
+        if len(pin) != pin_block[0] or not pin.isdigit():
+            raise ValueError("PIN block malformed")
+        perso: dict[str, Any] = {
+            "alg": self.alg, "atr": self.image["atr"],
+            "records": {"EF05": split_records(groups[DGI_EF05]), "EF06": split_records(groups[DGI_EF06])},
+            "keys": {u: keys[16 * i : 16 * i + 16] for i, u in enumerate(usages)},
+            "pin": pin,
+        }
+        if DGI_BANK in groups:
+            perso["bank"] = groups[DGI_BANK]
+            perso["bank_key"] = self._decipher(groups[DGI_BANK_KEY])
+        return perso
+
+

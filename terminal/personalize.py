@@ -1,0 +1,390 @@
+"""The personalization station (制卡): holders due a card in, personalized cards and a report of what was issued out.
+
+For each blank card the hopper presents, the station pairs it with the next holder, writes the card in one
+personalization session (file records, the card's diversified keys and initial PIN wrapped by the PSAM under the
+chip's transport key, the debit application when a bank BIN is given), reads it back, and ejects it.
+
+A journal (JSON lines, fsync'd) makes a batch resumable after a crash: a holder is bound to a chip serial before
+the chip is written, so on restart a half-done pairing is finished on the same chip, a holder is never given a
+second card and a chip never a second holder. The journal and the report hold no full ID numbers (a holder is
+keyed by a hash of the number; the report shows it masked).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import apdu_specs
+from cardlib import fields, idnumber, pboc
+from cardlib.crypto import Alg, alg_from_id, block_size, pad_80
+from cardlib.issuer_keys import card_factor, city_factor
+from cardlib.psam import Psam
+from cardlib.security import pin_bcd
+
+RID = bytes.fromhex("D156000005")
+DEFAULT_PIN = "123456"  # the initial PIN printed on the PIN mailer; holders change it at first use
+EJECT = bytes.fromhex("80EE0000")
+GET_CPLC = bytes.fromhex("80CA9F7F00")
+HOLDER_FIELDS = ("ssn", "name", "gender", "nation", "birthplace", "birth_date")
+DGI_EF05, DGI_EF06, DGI_BANK = 0x0101, 0x0102, 0x0201
+DGI_KEYS, DGI_BANK_KEY, DGI_PIN = 0x8101, 0x8201, 0x9101
+
+
+class StationError(RuntimeError):
+    """The station cannot go on (no PSAM key for the card's algorithm, a card that refuses its data...)."""
+
+
+# ---- holders ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Holder:
+    line: int
+    data: dict[str, str] = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return holder_key(self.data["ssn"])
+
+    @property
+    def label(self) -> str:
+        return f"line {self.line} ({idnumber.mask(self.data['ssn'])})"
+
+
+def holder_key(ssn: str) -> str:
+    """The journal's name for a holder: a hash of the ID number, so the journal holds no ID numbers."""
+    return hashlib.sha256(("sscard-holder:" + ssn.upper()).encode()).hexdigest()[:32]
+
+
+def check_holder(data: dict[str, Any]) -> dict[str, str]:
+    """A holder row as clean strings; ValueError naming the field (never its value) when something is wrong."""
+    out = {k: str(v).strip() for k, v in data.items() if v is not None and str(v).strip() != ""}
+    for name in HOLDER_FIELDS:
+        if name not in out:
+            raise ValueError(f"missing field {name!r}")
+    idnumber.parse(out["ssn"])
+    out["ssn"] = out["ssn"].upper()
+    fields.split_name(out["name"])
+    profile = apdu_specs.profile()
+    for name in ("gender", "nation", "birthplace", "birth_date"):
+        fields.encode_field(profile.field(name)[1], out[name])
+    if out["gender"] not in ("1", "2"):
+        raise ValueError("gender must be 1 or 2")
+    if "card_no" in out:
+        fields.encode_field(profile.field("card_no")[1], out["card_no"])
+    if "pin" in out:
+        pin_bcd(out["pin"])
+    return out
+
+
+def load_holders(path: Path) -> tuple[list[Holder], list[dict[str, Any]]]:
+    """Holders from a JSON list or a CSV file with a header; bad rows come back as (line, reason), the rest go on."""
+    path = Path(path)
+    rows: list[tuple[int, Any]]
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            data = data.get("holders", [])
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a list of holders")
+        rows = list(enumerate(data, 1))
+    else:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [(reader.line_num, row) for reader in [csv.DictReader(fh)] for row in reader]
+    holders: list[Holder] = []
+    bad: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for line, row in rows:
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+            clean = check_holder(row)
+        except (ValueError, TypeError) as exc:
+            bad.append({"line": line, "reason": str(exc)})
+            continue
+        key = holder_key(clean["ssn"])
+        if key in seen:
+            bad.append({"line": line, "reason": "holder appears twice in the batch"})
+            continue
+        seen.add(key)
+        holders.append(Holder(line=line, data=clean))
+    return holders, bad
+
+
+# ---- journal ----------------------------------------------------------------------------------------------------
+
+class Journal:
+    """Append-only JSON lines: `begin` binds a holder to a chip serial, `done` closes the pairing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.begun: dict[str, dict[str, Any]] = {}
+        self.done: dict[str, dict[str, Any]] = {}
+        self.serials: dict[str, str] = {}
+        self.sequence = 0
+        if self.path.exists():
+            for raw in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue  # a line torn by a crash never became a decision
+                self._apply(entry)
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        if entry.get("op") == "begin":
+            self.begun[entry["holder"]] = entry
+            self.serials[entry["serial"]] = entry["holder"]
+            self.sequence = max(self.sequence, int(entry.get("seq", 0)))
+        elif entry.get("op") == "done":
+            self.done[entry["holder"]] = {**self.begun.get(entry["holder"], {}), **entry}
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._apply(entry)
+
+    def begin(self, holder: str, serial: str, **info: Any) -> dict[str, Any]:
+        if holder in self.begun or serial in self.serials:
+            raise StationError("journal: holder or chip already paired")
+        self.sequence += 1
+        entry = {"op": "begin", "holder": holder, "serial": serial, "seq": self.sequence, **info}
+        self._append(entry)
+        return entry
+
+    def finish(self, holder: str, serial: str) -> None:
+        self._append({"op": "done", "holder": holder, "serial": serial,
+                      "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+
+    def pending(self) -> dict[str, str]:
+        """Chip serial -> holder for pairings begun and not finished."""
+        return {e["serial"]: h for h, e in self.begun.items() if h not in self.done}
+
+
+# ---- one card ---------------------------------------------------------------------------------------------------
+
+def _send(card: Any, apdu: bytes) -> tuple[bytes, int]:
+    resp = card.transmit(apdu)
+    return resp[:-2], int.from_bytes(resp[-2:], "big")
+
+
+def probe(card: Any) -> tuple[str, Alg | None, bool]:
+    """(chip serial, algorithm, blank?) of the card in the reader; a personalized card is known by its ATR."""
+    data, sw = _send(card, GET_CPLC)
+    if sw == 0x9000 and len(data) == 13 and data[:3] == b"\x9f\x7f\x0a":
+        return data[3:11].hex().upper(), alg_from_id(data[11]), data[12] == 0x01
+    return card_factor(card.atr).hex().upper(), None, False
+
+
+def _dgi(tag: int, value: bytes) -> bytes:
+    if len(value) > 0xFF:
+        raise StationError(f"data group {tag:04X} too long")
+    return tag.to_bytes(2, "big") + bytes([len(value)]) + value
+
+
+def card_records(holder: dict[str, str], card_id: bytes, card_no: str, issue: dt.date, expiry: dt.date) -> tuple[bytes, bytes]:
+    """EF05 and EF06 as concatenated TLV records, encoded by the profile."""
+    name, name_ext = fields.split_name(holder["name"])
+    values = {
+        "card_id": card_id, "card_type": "1", "version": apdu_specs.profile().card["version"],
+        "init_org": card_id[:3] + bytes(9), "issue_date": issue, "expiry": expiry, "card_no": card_no,
+        "ssn": holder["ssn"], "name": name, "name_ext": name_ext, "gender": holder["gender"],
+        "nation": holder["nation"], "birthplace": holder["birthplace"], "birth_date": holder["birth_date"],
+    }
+    out = []
+    for ef in ("EF05", "EF06"):
+        spec = apdu_specs.profile().file(ef)
+        out.append(b"".join(fields.encode_field_record(r, values[r.field]) for r in spec.records))
+    return out[0], out[1]
+
+
+def luhn_complete(digits: str) -> str:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return digits + str((10 - total % 10) % 10)
+
+
+def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: dict[str, str]) -> None:
+    """One personalization session: the data groups, keys and PIN wrapped by the PSAM, the last one commits."""
+    atr = card.atr
+    card_id = bytes.fromhex(entry["card_id"])
+    issue, expiry = dt.date.fromisoformat(entry["issue_date"]), dt.date.fromisoformat(entry["expiry"])
+    ef05, ef06 = card_records(holder, card_id, entry["card_no"], issue, expiry)
+    psam.set_key(alg, "perso", card_factor(atr))
+    keys = b"".join(psam.wrap_key(alg, k.usage, city_factor(card_id), card_factor(atr))
+                    for k in apdu_specs.profile().keys)
+    pin = holder.get("pin", DEFAULT_PIN)
+    pin_block = psam.encipher(pad_80(bytes([len(pin)]) + pin_bcd(pin), block_size(alg)))
+    groups = [_dgi(DGI_EF05, ef05), _dgi(DGI_EF06, ef06), _dgi(DGI_KEYS, keys)]
+    if entry.get("pan"):
+        from cardlib.emv_crypto import pan_factor
+
+        bank = (b"\x5a" + bytes([len(entry["pan"]) // 2 + len(entry["pan"]) % 2])
+                + bytes.fromhex(entry["pan"] + "F" * (len(entry["pan"]) % 2))
+                + b"\x5f\x24\x03" + bytes.fromhex(expiry.strftime("%y%m%d"))
+                + b"\x5f\x25\x03" + bytes.fromhex(issue.strftime("%y%m%d")) + b"\x5f\x34\x01\x01")
+        groups += [_dgi(DGI_BANK, bank), _dgi(DGI_BANK_KEY, psam.wrap_key(alg, "ac", pan_factor(entry["pan"], "01")))]
+    groups.append(_dgi(DGI_PIN, pin_block))
+    for i, group in enumerate(groups):
+        last = i == len(groups) - 1
+        data, sw = _send(card, bytes([0x80, 0xE2, 0x80 if last else 0x00, i, len(group)]) + group)
+        if sw != 0x9000:
+            raise StationError(f"card refused personalization data group {i}: SW {sw:04X}")
+
+
+def read_back(card: Any) -> bytes | None:
+    """卡识别码 as the personalized card reports it (None when the card does not answer as a personalized card)."""
+    aid = apdu_specs.profile().ssse.aid
+    assert aid is not None
+    _, sw = _send(card, b"\x00\xa4\x04\x00" + bytes([len(aid)]) + aid + b"\x00")
+    if sw & 0xFF00 == 0x6100:
+        _send(card, b"\x00\xc0\x00\x00" + bytes([sw & 0xFF]))
+    elif sw != 0x9000:
+        return None
+    f, r = apdu_specs.profile().field("card_id")
+    data, sw = _send(card, bytes([0x00, 0xB2, r.number, (f.sfi or 0) << 3 | 4, 0x00]))
+    return data[2:] if sw == 0x9000 and len(data) == 2 + r.length else None
+
+
+# ---- the batch --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Options:
+    region: str | None = None
+    card_no_prefix: str = "A"
+    bank_bin: str | None = None
+    years: int = 10
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass
+class BatchResult:
+    issued: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    waiting: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"issued": self.issued, "skipped": self.skipped, "failed": self.failed,
+                "holders_waiting": self.waiting, "seconds": round(self.seconds, 3)}
+
+
+def _new_entry(holder: Holder, serial: str, seq: int, opts: Options) -> dict[str, Any]:
+    region = opts.region or holder.data["ssn"][:4] + "00"
+    card_id = bytes.fromhex(region) + RID + bytes.fromhex(serial)
+    expiry = opts.today.replace(year=opts.today.year + opts.years) - dt.timedelta(days=1)
+    entry = {"card_no": holder.data.get("card_no") or f"{opts.card_no_prefix}{seq:08d}", "card_id": card_id.hex().upper(),
+             "issue_date": opts.today.isoformat(), "expiry": expiry.isoformat()}
+    if opts.bank_bin:
+        entry["pan"] = luhn_complete(opts.bank_bin + f"{seq:0{18 - len(opts.bank_bin)}d}")
+    return entry
+
+
+def _issued(holder: Holder, entry: dict[str, Any]) -> dict[str, Any]:
+    out = {"line": holder.line, "holder": idnumber.mask(holder.data["ssn"]), "name": holder.data["name"],
+           "card_no": entry["card_no"], "card_id": entry["card_id"], "serial": entry["serial"],
+           "issue_date": entry["issue_date"], "expiry": entry["expiry"]}
+    if "holder_id" in holder.data:
+        out["holder_id"] = holder.data["holder_id"]
+    if entry.get("pan"):
+        out["pan"] = pboc.mask_pan(entry["pan"])
+    return out
+
+
+def run_batch(holders: list[Holder], cards: Iterator[Any], psam: Psam, journal: Journal, opts: Options,
+              progress: Callable[[int], None] = lambda n: None) -> BatchResult:
+    """Personalize cards from `cards` (each a connected transport to the card now in the reader; the iterator
+    ejects it when asked for the next) until every holder has a card or the cards run out."""
+    start = time.perf_counter()
+    result = BatchResult()
+    by_key = {h.key: h for h in holders}
+    for key, entry in journal.done.items():
+        if key in by_key:
+            result.skipped.append({**_issued(by_key[key], entry), "reason": "issued in an earlier run"})
+            progress(1)
+    queue = [h for h in holders if h.key not in journal.done and h.key not in journal.begun]
+    pending = journal.pending()
+    owed = {journal.begun[h]["serial"]: by_key[h] for h in journal.begun if h in by_key and h not in journal.done}
+    if not queue and not owed:
+        result.seconds = time.perf_counter() - start
+        return result
+    for card in cards:
+        serial, alg, blank = probe(card)
+        holder = owed.get(serial)
+        if holder is None and serial in pending:
+            continue  # a chip bound to a holder outside this batch: never give it to anyone else
+        if not blank:
+            if holder is not None and read_back(card) == bytes.fromhex(journal.begun[holder.key]["card_id"]):
+                journal.finish(holder.key, serial)  # written before the crash, not yet journalled as done
+                result.issued.append(_issued(holder, journal.done[holder.key]))
+                del owed[serial]
+                progress(1)
+            elif holder is None:
+                result.failed.append({"serial": serial, "reason": "not a blank card: left alone"})
+        else:
+            if holder is None:
+                if not queue:
+                    break
+                holder = queue.pop(0)
+                entry = journal.begin(holder.key, serial, **_new_entry(holder, serial, journal.sequence + 1, opts))
+            else:
+                entry = journal.begun[holder.key]
+                del owed[serial]
+            assert alg is not None
+            try:
+                write_card(card, psam, alg, entry, holder.data)
+                if read_back(card) != bytes.fromhex(entry["card_id"]):
+                    raise StationError("the card does not read back its 卡识别码")
+            except Exception as exc:
+                result.failed.append({"line": holder.line, "serial": serial, "reason": str(exc)})
+                continue
+            journal.finish(holder.key, serial)
+            result.issued.append(_issued(holder, journal.done[holder.key]))
+            progress(1)
+        if not queue and not owed:
+            break
+    result.waiting = len(queue) + len(owed)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def hopper_cards(transport: Any, wait: float = 5.0) -> Iterator[Any]:
+    """The cards of a hopper in one reader: yield the card in it; on next(), eject it (80EE0000) and wait for the
+    hopper to present a different chip (reset), until `wait` seconds pass with no new card."""
+    from cardlib.transport import TransportError
+
+    previous: str | None = None
+    while True:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if previous is not None:
+                    transport.reconnect(reset=True)
+                serial = probe(transport)[0]
+            except TransportError:
+                serial = None
+            if serial is not None and serial != previous:
+                break
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        previous = serial
+        try:
+            yield transport
+        finally:
+            try:
+                transport.transmit(EJECT)
+            except TransportError:
+                pass
