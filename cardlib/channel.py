@@ -54,6 +54,10 @@ class Channel:
             resp = self._exchange_le(CommandAPDU(0x00, 0xC0, 0x00, 0x00, le=resp.sw2 or 256))
         raise CardRemovedError(f"card still answers 61xx after {MAX_GET_RESPONSE} GET RESPONSE commands")
 
+    def transmit(self, apdu: bytes) -> bytes:
+        """Raw bytes in and out, with 61xx/6Cxx handled and the trace kept: for services written against transmit()."""
+        return self.send(CommandAPDU.from_bytes(apdu)).to_bytes()
+
     def call(self, cmd: CommandAPDU, name: str | None = None) -> bytes:
         """Send a command; return its data on 9000, raise CardError (naming the command) otherwise."""
         return check(self.send(cmd), name or command_names().get(cmd.ins, f"INS {cmd.ins:02X}"))

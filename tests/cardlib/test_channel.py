@@ -88,3 +88,10 @@ class MuteCard(FakeCard):
 def test_response_without_status_word() -> None:
     with pytest.raises(CardRemovedError, match="no status word"):
         channel(MuteCard({})).send(READ)
+
+
+def test_transmit_bytes_through_channel() -> None:
+    card = FakeCard({READ.header: BIG}, chunk=100)
+    trace = Trace(logger=None)
+    assert channel(card, trace).transmit(READ.to_bytes()) == BIG + b"\x90\x00"
+    assert len(trace.lines) == 12
