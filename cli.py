@@ -26,9 +26,18 @@ COMMANDS: dict[str, Any] = {
             "unblock": "terminal.services_cli:pin_unblock",
         },
         "bank": "terminal.services_cli:card_bank",
+        "loss": "ecard_server.cli:card_loss",
     },
     "keys": {
         "new-issuer": "terminal.services_cli:keys_new_issuer",
+        "new": "ecard_server.cli:keys_new",
+        "terminal": "ecard_server.cli:keys_terminal",
+    },
+    "serve": "ecard_server.cli:serve",
+    "qr": {
+        "issue": "ecard_server.cli:qr_issue",
+        "verify": "ecard_server.cli:qr_verify",
+        "show": "ecard_server.cli:qr_show",
     },
     "personalize": "terminal.personalize:personalize_command",
     "terminal": {

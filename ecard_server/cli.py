@@ -1,0 +1,152 @@
+"""`sscard serve`, `sscard keys new|terminal`, `sscard qr issue|verify|show`, `sscard card loss`: thin edges over the
+e-card core. `qr verify` is a contract other tools script: exit 0 only for a valid code, otherwise a one-line
+reason and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_INVALID = 1
+EXIT_INPUT = 3
+
+
+def _emit(as_json: bool, data: dict[str, Any], line: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True) if as_json else line)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]
+
+
+@click.command("new")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Key set directory.")
+@click.option("--alg", type=click.Choice(["EdDSA", "ES256", "SM2"]), default="EdDSA", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def keys_new(out: str, alg: str, as_json: bool) -> None:
+    """Make an issuer key set, or rotate it: the new key signs from now on, the old one stays in the JWKS until
+    every token it signed has expired."""
+    from ecard_server.keys import BadKeyError, new_key
+
+    try:
+        ks = new_key(out, alg)
+    except (BadKeyError, OSError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    kids = [k.kid for k in ks.published()]
+    _emit(as_json, {"dir": out, "current": ks.current.kid, "alg": alg, "published": kids,
+                    "jwks": str(Path(out) / "jwks.json")},
+          f"key set {out}: current {alg} key {ks.current.kid}; JWKS publishes {', '.join(kids)} "
+          f"({Path(out) / 'jwks.json'})")
+
+
+@click.command("terminal")
+@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--id", "terminal_id", required=True, help="Terminal name, e.g. counter-01.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_terminal(keys_dir: str, terminal_id: str, as_json: bool) -> None:
+    """Register a terminal that may request activation codes; prints its API key once (only a hash is kept)."""
+    from ecard_server.terminals import TerminalError, add_terminal
+
+    try:
+        api_key = add_terminal(keys_dir, terminal_id)
+    except (TerminalError, OSError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    _emit(as_json, {"terminal": terminal_id, "api_key": api_key},
+          f"terminal {terminal_id}: API key (shown once) {api_key}")
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {what} file {path}: {exc.__class__.__name__}") from None
+
+
+def _load_replay(path: str | None, now: float) -> Any:
+    from terminal.qr_verify import ReplayCache
+
+    cache = ReplayCache()
+    if path and os.path.exists(path):
+        data = json.loads(_read_text(path, "replay cache"))
+        for key, exp in data.items():
+            if exp > now:
+                cache.seen(bytes.fromhex(key), int(exp), now)
+    return cache
+
+
+def _save_replay(path: str, cache: Any) -> None:
+    tmp = f"{path}.tmp"
+    Path(tmp).write_text(json.dumps({k.hex(): v for k, v in cache._exp.items()}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@click.command("verify")
+@click.argument("token")
+@click.option("--jwks", "jwks_file", required=True, type=click.Path(dir_okay=False), help="Issuer JWKS file.")
+@click.option("--status-list", "status_file", type=click.Path(dir_okay=False), help="Status list JWT file.")
+@click.option("--now", "now", type=float, help="Verify as of this Unix time (default: the clock).")
+@click.option("--replay-cache", "replay_file", type=click.Path(dir_okay=False),
+              help="JSON file remembering accepted codes between runs (reject replays across invocations).")
+@click.option("--json", "as_json", is_flag=True)
+def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | None, replay_file: str | None,
+              as_json: bool) -> None:
+    """Verify an e-card QR token offline. Exit 0 only for a valid code; otherwise print the reason and exit 1
+    (3 if the JWKS or status list cannot be used)."""
+    from ecard_server.keys import BadKeyError, Jwks
+    from ecard_server.status_list import StatusListError, load
+    from terminal.qr_verify import verify
+
+    now = time.time() if now is None else now
+    try:
+        try:
+            jwks = Jwks.from_json(_read_text(jwks_file, "JWKS"))
+            status = load(_read_text(status_file, "status list").strip(), jwks, now) if status_file else None
+            cache = _load_replay(replay_file, now)
+        except (BadKeyError, ValueError) as exc:
+            reason = getattr(exc, "reason", "bad_input")
+            _emit(as_json, {"valid": False, "reason": reason, "detail": _one_line(str(exc))},
+                  f"invalid: {reason}: {_one_line(getattr(exc, 'detail', str(exc)))}")
+            sys.exit(EXIT_INPUT)
+        result = verify(token, jwks, status, now, cache)
+        if replay_file and result.valid:
+            _save_replay(replay_file, cache)
+    except Exception as exc:  # the contract: one line, never a traceback
+        _emit(as_json, {"valid": False, "reason": "error", "detail": exc.__class__.__name__},
+              f"invalid: error: {exc.__class__.__name__}")
+        sys.exit(EXIT_INVALID)
+    if result.valid:
+        _emit(as_json, result.as_dict(), f"valid: {result.kind} code, holder {result.sub}, key {result.kid}, "
+                                          f"expires in {int(result.exp - now)} s"
+                                          + ("" if result.status_checked else " (status not checked)"))
+        return
+    _emit(as_json, result.as_dict(), f"invalid: {result.reason}: {_one_line(result.detail)}")
+    sys.exit(EXIT_INVALID)
+
+
+@click.command("show")
+@click.argument("token")
+@click.option("--png", "png_file", type=click.Path(dir_okay=False), help="Write a PNG here.")
+@click.option("--svg", "svg_file", type=click.Path(dir_okay=False), help="Write an SVG here.")
+@click.option("--scale", type=click.IntRange(1, 40), default=6, show_default=True, help="Pixels per module.")
+@click.option("--json", "as_json", is_flag=True)
+def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, as_json: bool) -> None:
+    """Render a token as a QR code in the terminal (Unicode half blocks), and as PNG and/or SVG."""
+    from terminal import qr_render
+
+    try:
+        if png_file:
+            Path(png_file).write_bytes(qr_render.png(token, scale))
+        if svg_file:
+            Path(svg_file).write_text(qr_render.svg(token, scale), encoding="utf-8")
+        art = qr_render.terminal(token)
+    except (qr_render.RenderError, OSError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    if as_json:
+        _emit(True, {"chars": len(token), "png": png_file, "svg": svg_file}, "")
+    else:
+        click.echo(art)
