@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import click
+
 import apdu_specs
 from cardlib import fields, idnumber, pboc
 from cardlib.crypto import Alg, alg_from_id, block_size, pad_80
@@ -388,3 +390,74 @@ def hopper_cards(transport: Any, wait: float = 5.0) -> Iterator[Any]:
                 transport.transmit(EJECT)
             except TransportError:
                 pass
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------------
+
+def _holders_from_db(url: str) -> list[Holder]:
+    """Holders due a card from holder_db (the part of the store that lists them)."""
+    try:
+        from holder_db import due_for_card  # type: ignore[attr-defined]
+    except ImportError:
+        raise StationError("holder_db has no holders-due-a-card query yet: use --holders FILE") from None
+    return [Holder(line=i, data=check_holder(row)) for i, row in enumerate(due_for_card(url), 1)]
+
+
+@click.command("personalize")
+@click.option("--holders", "holders_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Holders due a card: a JSON list or a CSV file with a header.")
+@click.option("--db", "db_url", default=None, help="Take holders due a card from holder_db at this URL.")
+@click.option("--reader", default=None, help="The reader the hopper feeds (default: the first with a card).")
+@click.option("--psam", "psam_reader", default=None, help="Reader holding the PSAM.")
+@click.option("--keys", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Issuer key directory for an in-process simulated PSAM.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Report file of what was issued (JSON).")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Journal for resuming after a crash (default: REPORT.journal).")
+@click.option("--region", default=None, help="Issuing region code (6 digits) for 卡识别码; default from each ID.")
+@click.option("--card-no-prefix", default="A", show_default=True, help="Letter before the 8-digit card number.")
+@click.option("--bank-bin", default=None, help="Also personalize the debit application with PANs on this BIN.")
+@click.option("--wait", type=float, default=5.0, show_default=True, help="Seconds to wait for the next card.")
+@click.option("--json", "as_json", is_flag=True)
+def personalize_command(holders_file: Path | None, db_url: str | None, reader: str | None,
+                        psam_reader: str | None, keys: Path | None, report: Path, journal: Path | None,
+                        region: str | None, card_no_prefix: str, bank_bin: str | None, wait: float,
+                        as_json: bool) -> None:
+    """Personalize blank cards from a hopper for holders due a card; resumable, with a report."""
+    from cardlib.pcsc import PcscTransport
+    from cardlib.transport import TransportError
+    from terminal.services_cli import open_psam
+
+    if (holders_file is None) == (db_url is None):
+        raise click.UsageError("give exactly one of --holders FILE and --db URL")
+    if region is not None and not (len(region) == 6 and region.isdigit()):
+        raise click.UsageError("--region must be 6 digits")
+    if bank_bin is not None and not (bank_bin.isdigit() and 6 <= len(bank_bin) <= 11):
+        raise click.UsageError("--bank-bin must be 6 to 11 digits")
+    try:
+        holders, bad = load_holders(holders_file) if holders_file else (_holders_from_db(db_url or ""), [])
+    except (OSError, ValueError, StationError) as exc:
+        raise click.ClickException(f"cannot read holders: {exc}") from None
+    opts = Options(region=region, card_no_prefix=card_no_prefix, bank_bin=bank_bin)
+    log = Journal(journal or report.with_name(report.name + ".journal"))
+    try:
+        with open_psam(psam_reader, keys) as psam, PcscTransport(reader) as transport:
+            with click.progressbar(length=len(holders), label="personalizing", file=click.get_text_stream("stderr")) as bar:
+                result = run_batch(holders, hopper_cards(transport, wait), psam, log, opts, bar.update)
+    except (TransportError, StationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    result.failed[:0] = [{**b, "reason": f"holder file: {b['reason']}"} for b in bad]
+    body = result.as_dict()
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, report)
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False))
+    else:
+        rate = len(result.issued) / result.seconds * 60 if result.seconds else 0.0
+        click.echo(f"issued {len(result.issued)} cards ({rate:.1f}/min), {len(result.skipped)} issued before, "
+                   f"{len(result.failed)} failed, {result.waiting} holders still waiting; report: {report}")
+    if result.failed or result.waiting:
+        raise SystemExit(1)
+
