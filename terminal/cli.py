@@ -118,3 +118,40 @@ def refund(settlement_id: str, reader: str | None, db_url: str | None, receipts_
         _fail(as_json, str(exc))
     _out(as_json, {**done.split, "settlement_id": settlement_id, "refunded": True},
          _split_text(done.split) + f"\nrefunded       {settlement_id}")
+
+
+# ---- gate -------------------------------------------------------------------------------------------------------
+
+@click.command("gate")
+@click.option("--jwks-url", default=None, help="Where the issuer publishes its JWKS.")
+@click.option("--jwks", "jwks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A JWKS file instead of a URL.")
+@click.option("--status-url", default=None, help="Where the signed status list is published.")
+@click.option("--status-list", "status_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A status list file instead of a URL.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory where keys and status list are cached for offline work.")
+@click.option("--refresh", "refresh_every", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds between background refreshes of the caches.")
+@click.option("--json", "as_json", is_flag=True, help="Answer each code with a JSON line.")
+def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, status_file: Path | None,
+         cache_dir: Path, refresh_every: float, as_json: bool) -> None:
+    """Verify e-card QR codes read from stdin, one per line, answering one line each; works offline from the cache."""
+    from terminal.gate import Gate, GateError, run
+
+    try:
+        g = Gate(cache_dir, jwks_url=jwks_url, jwks_file=jwks_file, status_url=status_url, status_file=status_file)
+        first = g.start()
+    except GateError as exc:
+        _fail(as_json, str(exc))
+    click.echo(f"gate: keys {first.jwks}, status list {first.status}"
+               + (f" ({'; '.join(first.errors)})" if first.errors else ""), err=True)
+    g.refresh_in_background(refresh_every)
+    try:
+        for line in run(g, sys.stdin, as_json):
+            click.echo(line)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        g.stop()
