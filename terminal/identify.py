@@ -1,0 +1,107 @@
+"""Identity check (身份核验) at a counter: by the card in a reader or by an e-card QR code, against holder_db.
+
+The answer is never a bare yes or no: it lists every check (card genuine, PIN, holder known, card status,
+holder alive, card number and ID number match the record) with ok or failed and why. The ID number appears only
+masked. The judging is pure (`judge`); reading the card, verifying the code and looking up holder_db are edges.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from cardlib.idnumber import mask
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What the card or the code told us."""
+
+    source: str  # "card" | "qr"
+    ssn: str | None = None
+    card_no: str | None = None
+    card_id: str | None = None
+    genuine: bool | None = None  # verified read / signature: True, False, or None when not checked
+    genuine_why: str = ""
+    pin_ok: bool | None = None  # None when no PIN was asked
+    pin_why: str = ""
+
+
+@dataclass(frozen=True)
+class OnRecord:
+    """What holder_db says about the holder (and the card) the presentation points at."""
+
+    found: bool
+    ssn: str | None = None
+    card_status: str | None = None
+    card_no: str | None = None
+    card_id: str | None = None
+    death_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "why": self.why}
+
+
+@dataclass(frozen=True)
+class Answer:
+    source: str
+    holder: str  # masked ID number
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "source": self.source, "holder": self.holder,
+                "reasons": [c.as_dict() for c in self.checks], "notes": list(self.notes)}
+
+    def as_text(self) -> str:
+        head = f"{'IDENTIFIED' if self.ok else 'NOT IDENTIFIED'} ({self.source}) holder {self.holder or '-'}"
+        lines = [head] + [f"  [{'ok' if c.ok else 'FAILED'}] {c.name}: {c.why}" for c in self.checks]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def judge(presented: Presented, record: OnRecord, today: dt.date, notes: tuple[str, ...] = ()) -> Answer:
+    """Every check, in a fixed order; a check that cannot be made for lack of a record fails and says so."""
+    checks: list[Check] = []
+    what = "card" if presented.source == "card" else "e-card code"
+    if presented.genuine is not None:
+        checks.append(Check("genuine", presented.genuine,
+                            presented.genuine_why or (f"{what} is genuine" if presented.genuine else f"{what} failed")))
+    if presented.pin_ok is not None:
+        checks.append(Check("pin", presented.pin_ok, presented.pin_why or ("PIN verified" if presented.pin_ok
+                                                                               else "PIN refused")))
+    if not record.found:
+        checks.append(Check("holder_known", False, "no holder on record for this " + what))
+        return Answer(presented.source, mask(presented.ssn), tuple(checks), notes)
+    checks.append(Check("holder_known", True, "holder is on record"))
+    if record.card_status == "active":
+        checks.append(Check("card_status", True, "card is active"))
+    else:
+        checks.append(Check("card_status", False, f"card is {record.card_status or 'missing'}, not active"))
+    if record.death_date is not None and record.death_date <= today:
+        checks.append(Check("alive", False, f"death recorded on {record.death_date.isoformat()}"))
+    else:
+        checks.append(Check("alive", True, "no death record"))
+    if presented.ssn is not None:
+        same = presented.ssn == record.ssn
+        checks.append(Check("id_matches", same, "ID number matches the record" if same
+                            else "ID number on the " + what + " differs from the record"))
+    if presented.card_no is not None:
+        same = presented.card_no == record.card_no
+        checks.append(Check("card_no_matches", same, "card number matches the record" if same
+                            else "card number differs from the holder's current card on record"))
+    if presented.card_id is not None and record.card_id:
+        same = presented.card_id.upper() == record.card_id.upper()
+        checks.append(Check("card_id_matches", same, "card identification code matches the record" if same
+                            else "card identification code differs from the record"))
+    return Answer(presented.source, mask(record.ssn or presented.ssn), tuple(checks), notes)
