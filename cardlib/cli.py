@@ -54,14 +54,28 @@ def readers(as_json: bool) -> None:
 @click.option("--terminal-no", default="", help="终端机编号 for the output line.")
 @click.option("--device-no", default="", help="终端设备号 for the output line.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the iReadCardBas line.")
-def card_read(reader: str | None, terminal_no: str, device_no: str, as_json: bool) -> None:
+@click.option("--verify", is_flag=True, help="Verified reading: internal (and for 3.00 cards external) "
+              "authentication through a PSAM first (docs/services.md).")
+@click.option("--psam", "psam_reader", default=None, help="With --verify: the reader holding the PSAM.")
+@click.option("--keys", "keys_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="With --verify: issuer key directory for an in-process simulated PSAM.")
+def card_read(reader: str | None, terminal_no: str, device_no: str, as_json: bool, verify: bool = False,
+              psam_reader: str | None = None, keys_dir: str | None = None) -> None:
     """Read the card's basic information and print it as the reader interface's iReadCardBas line."""
     from .pcsc import PcscTransport
 
     try:
         with PcscTransport(reader) as transport:
+            if verify:  # card services (issue 3): fails with the interface's code, e.g. -21 for a counterfeit
+                from terminal.services_cli import verify_card
+
+                verify_card(transport, psam_reader, keys_dir)
             info = SocialSecurityApp(transport).read_card_info()
     except EXPECTED as exc:
+        _fail(exc, as_json)
+    except RuntimeError as exc:  # verified reading: CardSecurityError / PsamError carry interface_code
+        if not isinstance(getattr(exc, "interface_code", None), int):
+            raise
         _fail(exc, as_json)
     if as_json:
         out = basic_info(info, terminal_no=terminal_no, device_no=device_no)
