@@ -23,17 +23,13 @@ OK = b"\x90\x00"
 
 
 def personalized_image(path: Path, perso: dict[str, Any]) -> Any:
-    """The card image a personalization session produces, saved over the blank's file."""
-    from simulators import image
+    """The card image a personalization session produces (the card maker's make_image), saved over the blank."""
+    from simulators.issue import make_image
 
-    prof = apdu_specs.profile()
-    atr = bytes.fromhex(perso["atr"])
-    files: dict[str, Any] = {"EF05": list(perso["records"]["EF05"]), "EF06": list(perso["records"]["EF06"])}
-    img = image.CardImage(profile=prof.name, historical=atr[4:], alg=perso["alg"], files=files,
-                          keys=dict(perso["keys"]), path=Path(path))
-    img.set_pin(perso["pin"])
-    if "bank" in perso:
-        img.applets["pboc"] = bank_state(perso)
+    applets = {"pboc_debit": bank_state(perso)} if "bank" in perso else None
+    img = make_image(perso["alg"], bytes.fromhex(perso["atr"])[4:], perso["records"], perso["keys"], perso["pin"],
+                     applets=applets)
+    img.path = Path(path)
     img.save()
     return img
 
