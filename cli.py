@@ -16,6 +16,8 @@ COMMANDS: dict[str, Any] = {
     "sim": {
         "new": "simulators.cli:sim_new",
         "serve": "simulators.cli:sim_serve",
+        "blanks": "simulators.services_cli:sim_blanks",
+        "psam": "simulators.services_cli:sim_psam",
     },
     "readers": "cardlib.cli:readers",
     "card": {

@@ -25,15 +25,26 @@ from . import vpcd
 @click.option("--alg", type=click.Choice(["3des", "sm4"]), default=None,
               help="Card algorithm (default: the holder file's `algorithm`, else sm4).")
 @click.option("--force", is_flag=True, help="Replace an existing card image.")
+@click.option("--keys", "keys_dir", default=None, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Issuer key directory: card keys diversified from its master keys (default: random keys).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def sim_new(holder_path: Path, out_path: Path, alg: str | None, force: bool, as_json: bool) -> None:
+def sim_new(holder_path: Path, out_path: Path, alg: str | None, force: bool, as_json: bool,
+            keys_dir: Path | None = None) -> None:
     """Make a personalized software card image from a holder file."""
     if out_path.exists() and not force:
         raise click.ClickException(f"{out_path} exists; use --force to replace it")
     try:
         holder = card_issue.load_holder(holder_path)
-        img = card_issue.issue(holder, alg=alg)  # type: ignore[arg-type]
-    except (card_issue.HolderError, card_image.ImageError) as exc:
+        key_set = None
+        if keys_dir is not None:  # card services (issue 3): the issuer's key set for the card's algorithm
+            from cardlib import issuer_keys
+
+            alg = alg or holder.get("algorithm") or card_issue.DEFAULT_ALG
+            key_set = issuer_keys.load(keys_dir).get(alg)  # type: ignore[call-overload]
+            if key_set is None:
+                raise card_issue.HolderError(f"no {alg} issuer key set in {keys_dir}")
+        img = card_issue.issue(holder, alg=alg, key_set=key_set)  # type: ignore[arg-type]
+    except (card_issue.HolderError, card_image.ImageError, ValueError) as exc:
         raise click.ClickException(f"{holder_path}: {exc}") from None
     img.path = out_path
     try:
@@ -51,18 +62,30 @@ def sim_new(holder_path: Path, out_path: Path, alg: str | None, force: bool, as_
 
 
 @click.command("serve")
-@click.option("--card", "card_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--card", "card_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Card image file (made by `sscard sim new`).")
+@click.option("--hopper", "hopper_dir", default=None, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Instead of --card: serve the card images in DIR one after another, the next when the host "
+                   "ejects the current one (EJECT 80EE0000), as a card printer's hopper does.")
 @click.option("--vpcd", "address", default=f"{vpcd.DEFAULT_HOST}:{vpcd.DEFAULT_PORT}", show_default=True,
               help="Where vpcd (pcscd's virtual reader) listens; port 35963 is slot 0, 35964 slot 1.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every APDU (header, lengths and SW only).")
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines on stdout.")
-def sim_serve(card_path: Path, address: str, verbose: bool, as_json: bool) -> None:
+def sim_serve(card_path: Path | None, address: str, verbose: bool, as_json: bool, hopper_dir: Path | None = None) -> None:
     """Serve a card image in the vpcd virtual reader until SIGTERM or Ctrl-C."""
     from .cardos import build_card
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if (card_path is None) == (hopper_dir is None):
+        raise click.UsageError("give one of --card FILE and --hopper DIR")
+    if hopper_dir is not None:  # card services (issue 3): simulators/services_cli.py
+        from .services_cli import serve_hopper
+
+        try:
+            return serve_hopper(hopper_dir, address, as_json)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
         host, port = vpcd.parse_address(address)
         img = card_image.load(card_path)
