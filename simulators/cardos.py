@@ -90,7 +90,8 @@ class CardOS:
             applet = self.applets.get(aid)
             if applet is None:
                 return sw("file_not_found")
-            answer = applet.select(aid)
+            # the default applet sees the whole SELECT (P2 00 / 0C); the others get the AID
+            answer = applet.process(apdu) if applet is self.default else applet.select(aid)
         else:
             applet = self.default
             answer = applet.process(apdu)
