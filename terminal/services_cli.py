@@ -27,7 +27,7 @@ def _out(as_json: bool, payload: dict[str, object], text: str) -> None:
 
 def _fail(as_json: bool, message: str, code: int) -> None:
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": message, "code": code}, ensure_ascii=False))
+        click.echo(json.dumps({"ok": False, "error": message, "code": code}, ensure_ascii=False), err=True)
     else:
         click.echo(f"error {code}: {message}", err=True)
     sys.exit(1)
@@ -109,7 +109,7 @@ def _pin_errors(as_json: bool, fn) -> None:  # type: ignore[no-untyped-def]
     except security.PinError as exc:
         payload = {"ok": False, "error": str(exc), "code": exc.code, "tries_left": exc.tries_left}
         if as_json:
-            click.echo(json.dumps(payload))
+            click.echo(json.dumps(payload), err=True)
         else:
             click.echo(f"error {exc.code}: {exc}", err=True)
         sys.exit(1)

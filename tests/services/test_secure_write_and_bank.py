@@ -1,0 +1,94 @@
+"""Secure writes (a legal name change under secure messaging) and the debit application, through pcscd + vpcd."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import apdu_specs
+from cardlib import fields, pboc, security
+from cardlib.pcsc import PcscTransport
+from cardlib.psam import Psam
+from cardlib.ssapp import SocialSecurityApp
+from cardlib.transport import LoopbackTransport
+from simulators.psam import Psam as SimulatedPsam
+from terminal import issuer
+from cardlib import issuer_keys
+from tests.services.conftest import card_image, sscard
+
+pytestmark = pytest.mark.pcsc
+PAN = "6228480012345678901"
+
+
+def _psam(keys: Path) -> Psam:
+    loop = LoopbackTransport(SimulatedPsam.from_dir(keys))
+    loop.connect()
+    return Psam(loop)
+
+
+@pytest.mark.parametrize("alg", ["3des", "sm4"])
+def test_name_change_needs_secure_messaging(alg: str, tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], alg))
+    spec = apdu_specs.profile().field("name")[1]
+    with PcscTransport(reader) as card:
+        session = security.authenticate(card, _psam(issuer_dirs["ours"]), card.atr)
+        record = fields.encode_field_record(spec, "王新华")
+        plain = card.transmit(bytes([0x00, 0xDC, spec.number, (6 << 3) | 4, len(record)]) + record)
+        assert plain[-2:].hex().upper() in ("6982", "6987")
+        with pytest.raises(security.CardSecurityError) as stranger:  # a MAC under another issuer's keys
+            security.update_record(card, _psam(issuer_dirs["other"]), session, "name", fields.encode_field(spec, "王新华"))
+        assert stranger.value.code == -0x6988
+        assert SocialSecurityApp(card).read_field("name") == "张丽华"
+        security.update_record(card, _psam(issuer_dirs["ours"]), session, "name", fields.encode_field(spec, "王新华"))
+        assert SocialSecurityApp(card).read_field("name") == "王新华"
+    r = sscard("card", "read", "--verify", "--keys", str(issuer_dirs["ours"]), "--reader", reader)
+    assert r.returncode == 0 and r.stdout.split("|")[4] == "王新华"
+
+
+def test_a_secured_command_cannot_be_replayed(tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
+    from cardlib.secure_messaging import secure_command
+
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4"))
+    spec = apdu_specs.profile().field("name")[1]
+    record = fields.encode_field_record(spec, "李四")
+    with PcscTransport(reader) as card:
+        session = security.authenticate(card, _psam(issuer_dirs["ours"]), card.atr)
+        apdu = secure_command(card, _psam(issuer_dirs["ours"]), "sm4", "update", session.card_id, card.atr,
+                              0x00, 0xDC, spec.number, (6 << 3) | 4, record)
+        assert card.transmit(apdu)[-2:] == b"\x90\x00"
+        assert card.transmit(apdu)[-2:] != b"\x90\x00"  # the challenge it was MAC'd under is spent
+
+
+@pytest.mark.parametrize("alg", ["3des", "sm4"])
+def test_terminal_reads_the_bank_app_and_the_issuer_verifies_the_arqc(alg: str, tmp_path: Path, issuer_dirs: dict,
+                                                                      virtual_card) -> None:
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], alg, bank=True))
+    r = sscard("card", "bank", "--reader", reader, "--amount", "1234", "--issuer-keys", str(issuer_dirs["ours"]),
+               "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["pan"] == "622848*********8901" and PAN not in r.stdout
+    assert (out["expiry"], out["balance"], out["aid"]) == ("2030-12", "500.00", "A000000333010101")
+    assert out["cryptogram"]["type"] == "ARQC" and len(out["cryptogram"]["ac"]) == 16
+    assert out["issuer"]["approved"] is True and out["issuer"]["alg"] == alg and len(out["issuer"]["arpc"]) == 16
+    text = sscard("card", "bank", "--reader", reader)
+    assert text.returncode == 0 and "622848*********8901" in text.stdout and PAN not in text.stdout
+    with PcscTransport(reader) as card:
+        info = pboc.read_card(card, amount=500)
+        assert info.atc == out["atc"] + 2  # every GET PROCESSING OPTIONS counts
+        assert info.cryptogram is not None and PAN not in repr(info)
+        assert issuer.authorise(issuer_keys.load(issuer_dirs["ours"]), info.cryptogram).approved
+        with pytest.raises(issuer.ArqcError):
+            issuer.authorise(issuer_keys.load(issuer_dirs["other"]), info.cryptogram)
+        tampered = pboc.Cryptogram(**{**info.cryptogram.__dict__, "cdol_data": info.cryptogram.cdol_data[:-1] + b"\0"})
+        with pytest.raises(issuer.ArqcError):
+            issuer.authorise(issuer_keys.load(issuer_dirs["ours"]), tampered)
+
+
+def test_card_without_a_bank_app_says_so(tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4"))
+    r = sscard("card", "bank", "--reader", reader, "--json")
+    assert r.returncode == 1
+    err = json.loads(r.stderr.strip().splitlines()[-1])
+    assert err["code"] == -0x6A82 and "SELECT PPSE" in err["error"]
