@@ -322,85 +322,85 @@ def run_batch(holders: list[Holder], cards: Iterator[Any], psam: Psam, journal: 
     if not queue and not owed:
         result.seconds = time.perf_counter() - start
         return result
-    for card in cards:
-        serial, alg, blank = probe(card)
-        holder = owed.get(serial)
-        if holder is None and serial in pending:
-            continue  # a chip bound to a holder outside this batch: never give it to anyone else
-        if not blank:
-            if holder is not None and read_back(card) == bytes.fromhex(journal.begun[holder.key]["card_id"]):
-                journal.finish(holder.key, serial)  # written before the crash, not yet journalled as done
-                result.issued.append(_issued(holder, journal.done[holder.key]))
-                del owed[serial]
-                progress(1)
-            elif holder is None:
-                result.failed.append({"serial": serial, "reason": "not a blank card: left alone"})
-        else:
-            if holder is None:
-                if not queue:
-                    break
-                holder = queue.pop(0)
-                entry = journal.begin(holder.key, serial, **_new_entry(holder, serial, journal.sequence + 1, opts))
+    try:
+        for card in cards:
+            serial, alg, blank = probe(card)
+            holder = owed.get(serial)
+            if holder is None and serial in pending:
+                continue  # a chip bound to a holder outside this batch: never give it to anyone else
+            if not blank:
+                if holder is None:
+                    result.failed.append({"serial": serial, "reason": "not a blank card: left alone"})
+                elif read_back(card) == bytes.fromhex(journal.begun[holder.key]["card_id"]):
+                    journal.finish(holder.key, serial)  # written before the crash, not yet journalled as done
+                    result.issued.append(_issued(holder, journal.done[holder.key]))
+                    del owed[serial]
+                    progress(1)
+                else:
+                    result.failed.append({"line": holder.line, "serial": serial,
+                                          "reason": "chip bound to this holder reads as another card"})
             else:
-                entry = journal.begun[holder.key]
-                del owed[serial]
-            assert alg is not None
-            try:
-                write_card(card, psam, alg, entry, holder.data)
-                if read_back(card) != bytes.fromhex(entry["card_id"]):
-                    raise StationError("the card does not read back its 卡识别码")
-            except Exception as exc:
-                result.failed.append({"line": holder.line, "serial": serial, "reason": str(exc)})
-                continue
-            journal.finish(holder.key, serial)
-            result.issued.append(_issued(holder, journal.done[holder.key]))
-            progress(1)
-        if not queue and not owed:
-            break
+                if holder is None:
+                    if not queue:
+                        break
+                    holder = queue.pop(0)
+                    entry = journal.begin(holder.key, serial, **_new_entry(holder, serial, journal.sequence + 1, opts))
+                else:
+                    entry = journal.begun[holder.key]
+                    del owed[serial]
+                assert alg is not None
+                try:
+                    write_card(card, psam, alg, entry, holder.data)
+                    if read_back(card) != bytes.fromhex(entry["card_id"]):
+                        raise StationError("the card does not read back its 卡识别码")
+                except Exception as exc:
+                    result.failed.append({"line": holder.line, "serial": serial, "reason": str(exc)})
+                    continue
+                journal.finish(holder.key, serial)
+                result.issued.append(_issued(holder, journal.done[holder.key]))
+                progress(1)
+            if not queue and not owed:
+                break
+    finally:
+        close = getattr(cards, "close", None)
+        if close is not None:
+            close()  # ejects the last card
     result.waiting = len(queue) + len(owed)
     result.seconds = time.perf_counter() - start
     return result
 
 
 def hopper_cards(transport: Any, wait: float = 5.0) -> Iterator[Any]:
-    """The cards of a hopper in one reader: yield the card in it; on next(), eject it (80EE0000) and wait for the
-    hopper to present a different chip (reset), until `wait` seconds pass with no new card."""
+    """The cards a hopper feeds into one reader: connect and yield the card in it; on next(), eject it (80EE0000)
+    and wait for a different chip (reconnecting with a reset), until `wait` seconds pass with no new card."""
     from cardlib.transport import TransportError
 
     previous: str | None = None
-    while True:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                if previous is not None:
-                    transport.reconnect(reset=True)
-                serial = probe(transport)[0]
-            except TransportError:
-                serial = None
-            if serial is not None and serial != previous:
-                break
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        previous = serial
-        try:
-            yield transport
-        finally:
-            try:
-                transport.transmit(EJECT)
-            except TransportError:
-                pass
-
-
-# ---- CLI --------------------------------------------------------------------------------------------------------
-
-def _holders_from_db(url: str) -> list[Holder]:
-    """Holders due a card from holder_db (the part of the store that lists them)."""
     try:
-        from holder_db import due_for_card  # type: ignore[attr-defined]
-    except ImportError:
-        raise StationError("holder_db has no holders-due-a-card query yet: use --holders FILE") from None
-    return [Holder(line=i, data=check_holder(row)) for i, row in enumerate(due_for_card(url), 1)]
+        while True:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    transport.reconnect(reset=previous is not None)
+                    serial: str | None = probe(transport)[0]
+                except TransportError:
+                    transport.disconnect()
+                    serial = None
+                if serial is not None and serial != previous:
+                    break
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+            previous = serial
+            try:
+                yield transport
+            finally:
+                try:
+                    transport.transmit(EJECT)
+                except TransportError:
+                    pass
+    finally:
+        transport.disconnect()
 
 
 @click.command("personalize")
@@ -442,9 +442,9 @@ def personalize_command(holders_file: Path | None, db_url: str | None, reader: s
     opts = Options(region=region, card_no_prefix=card_no_prefix, bank_bin=bank_bin)
     log = Journal(journal or report.with_name(report.name + ".journal"))
     try:
-        with open_psam(psam_reader, keys) as psam, PcscTransport(reader) as transport:
+        with open_psam(psam_reader, keys) as psam:
             with click.progressbar(length=len(holders), label="personalizing", file=click.get_text_stream("stderr")) as bar:
-                result = run_batch(holders, hopper_cards(transport, wait), psam, log, opts, bar.update)
+                result = run_batch(holders, hopper_cards(PcscTransport(reader), wait), psam, log, opts, bar.update)
     except (TransportError, StationError) as exc:
         raise click.ClickException(str(exc)) from None
     result.failed[:0] = [{**b, "reason": f"holder file: {b['reason']}"} for b in bad]
