@@ -150,3 +150,70 @@ def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, 
         _emit(True, {"chars": len(token), "png": png_file, "svg": svg_file}, "")
     else:
         click.echo(art)
+
+
+@click.command("serve")
+@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--keys", "keys_dir", envvar="SSCARD_KEYS", default="keys", show_default=True,
+              type=click.Path(file_okay=False), help="Issuer key set (sscard keys new --out DIR).")
+@click.option("--status-uri", help="Public URL of /status-list written into credentials.")
+def serve(db_url: str | None, host: str, port: int, keys_dir: str, status_uri: str | None) -> None:
+    """Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    import uvicorn
+
+    from ecard_server.app import create_app
+
+    uri = status_uri or f"http://{host}:{port}/status-list"
+    uvicorn.run(create_app(db_url, keys_dir, uri), host=host, port=port, log_level="info", access_log=False)
+
+
+@click.command("issue")
+@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@click.option("--ssn", required=True, help="Social security number of the holder.")
+@click.option("--ttl", type=click.IntRange(1, 300), default=60, show_default=True, help="Validity in seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: bool) -> None:
+    """Print a server-signed dynamic QR token for a holder whose card is active."""
+    from cardlib.idnumber import mask
+    from ecard_server.keys import BadKeyError, load_keyset
+    from ecard_server.store import EcardStore, StoreError
+    from ecard_server.tokens import issue_online, pseudonym
+
+    try:
+        ks = load_keyset(keys_dir)
+        store = EcardStore(db_url)
+        holder = store.find_holder(ssn=ssn)
+        if holder.card_status != "active":
+            raise StoreError(f"the card of {mask(ssn)} is {holder.card_status}; no e-card codes are issued", 409)
+        idx = store.desk_binding(holder.holder_id)
+    except (BadKeyError, StoreError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    now = int(time.time())
+    token = issue_online(ks.current, pseudonym(ks.pseudonym_secret, f"holder:{holder.holder_id}"), idx, now, ttl)
+    _emit(as_json, {"token": token, "expires_at": now + ttl, "chars": len(token), "status_idx": idx}, token)
+
+
+@click.command("loss")
+@click.argument("ssn", required=False)
+@click.option("--card-no", help="Card number instead of the SSN.")
+@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@click.option("--json", "as_json", is_flag=True)
+def card_loss(ssn: str | None, card_no: str | None, db_url: str | None, as_json: bool) -> None:
+    """Report a card lost: the card moves to 'lost' and its e-card codes are revoked at once."""
+    from cardlib.idnumber import mask
+    from ecard_server.store import EcardStore, StoreError
+
+    if bool(ssn) == bool(card_no):
+        raise click.UsageError("give either SSN or --card-no")
+    try:
+        store = EcardStore(db_url)
+        holder = store.find_holder(ssn=ssn, card_no=card_no)
+        result = store.report_loss(holder.holder_id, "cli")
+    except StoreError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    _emit(as_json, {"holder": mask(holder.ssn), "card_status": result.card_status, "revoked": result.revoked},
+          f"card of {mask(holder.ssn)} is now {result.card_status}; revoked status indices "
+          f"{', '.join(map(str, result.revoked)) or '(none: no e-card bound)'}")
