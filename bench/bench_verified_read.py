@@ -1,0 +1,181 @@
+"""A full verified read (select, internal + external authentication through the PSAM, EF05/EF06) through the real
+pcscd + vpcd, against its floor: the echo card's round trip, measured in the same run, times the APDU count.
+
+    .venv/bin/python bench/bench_verified_read.py [--reads 30] [--echo 300] [--json]
+
+The echo card answers every APDU with 9000 at once, so it measures what PC/SC and vpcd cost per APDU; the ratio
+says how much the card OS, the PSAM (in process) and the host logic add on top.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LOCK = "/tmp/sscard-pcsc.lock"  # the tests' lock: one user of pcscd's vpcd slots at a time
+PORT = 35963
+READER = "Virtual PCD 00 00"
+ECHO_APDU = bytes.fromhex("00B2012C00")
+ECHO_CARD = """
+import sys
+sys.path.insert(0, {root!r})
+from simulators import vpcd
+class Echo:
+    atr = bytes.fromhex("3B0245 43".replace(" ", ""))
+    def reset(self): return self.atr
+    def process(self, apdu): return b"\\x90\\x00"
+vpcd.serve(Echo(), "127.0.0.1", {port})
+"""
+
+
+@contextmanager
+def pcsc_lock() -> Iterator[None]:
+    with open(LOCK, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def card_present(reader: str = READER) -> bool:
+    from cardlib.pcsc import list_readers
+
+    try:
+        return dict(list_readers()).get(reader, False)
+    except Exception:
+        return False
+
+
+def wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise SystemExit("timed out waiting for the virtual reader")
+        time.sleep(0.05)
+
+
+@contextmanager
+def served(command: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A card server in slot 0, up until pcscd sees its card; stopped (and the slot empty) afterwards."""
+    wait(lambda: not card_present())
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        wait(lambda: proc.poll() is not None or card_present())
+        if proc.poll() is not None:
+            raise SystemExit(f"card server exited: {' '.join(command)}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        wait(lambda: not card_present())
+
+
+def sscard(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("sscard")), *args]
+
+
+def echo_round_trip(n: int) -> float:
+    """Median seconds per APDU against the echo card."""
+    from cardlib.pcsc import PcscTransport
+
+    with served([sys.executable, "-c", ECHO_CARD.format(root=str(ROOT), port=PORT)]):
+        with PcscTransport(READER) as t:
+            for _ in range(20):
+                t.transmit(ECHO_APDU)
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                t.transmit(ECHO_APDU)
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Counting:
+    """A transport that counts the APDUs it carries."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.count = inner, 0
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.count += 1
+        return self.inner.transmit(apdu)
+
+
+def verified_reads(n: int, workdir: Path) -> tuple[float, int, dict[str, object]]:
+    """Median seconds per full verified read and the card APDUs it takes."""
+    from cardlib import issuer_keys, security
+    from cardlib.pcsc import PcscTransport
+    from cardlib.psam import Psam
+    from cardlib.ssapp import SocialSecurityApp
+    from cardlib.transport import LoopbackTransport
+    from simulators.issue import issue
+    from simulators.psam import Psam as SimulatedPsam
+
+    key_set = issuer_keys.new_key_set("sm4", "BENCH")
+    holder = json.loads((ROOT / "docs" / "sample-holder.json").read_text(encoding="utf-8"))
+    img = issue(holder, alg="sm4", key_set=key_set)
+    img.path = workdir / "card.json"
+    img.save()
+    loop = LoopbackTransport(SimulatedPsam({"sm4": key_set}))
+    loop.connect()
+    psam = Psam(loop)
+    times, count, info = [], 0, None
+    with served(sscard("sim", "serve", "--card", str(img.path), "--vpcd", f"127.0.0.1:{PORT}")):
+        with PcscTransport(READER) as t:
+            for i in range(n + 3):
+                card = Counting(t)
+                start = time.perf_counter()
+                session = security.authenticate(card, psam, t.atr)
+                info = SocialSecurityApp(card).read_card_info()
+                elapsed = time.perf_counter() - start
+                if i >= 3:  # warm-up reads are not counted
+                    times.append(elapsed)
+                    count = card.count
+    assert info is not None and session.external_auth
+    return statistics.median(times), count, {"alg": session.alg, "version": session.version}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=30)
+    parser.add_argument("--echo", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with pcsc_lock(), tempfile.TemporaryDirectory() as tmp:
+        rtt = echo_round_trip(args.echo)
+        per_read, apdus, card = verified_reads(args.reads, Path(tmp))
+    floor = rtt * apdus
+    result = {
+        "verified_read_ms": round(per_read * 1000, 3), "apdus_per_read": apdus,
+        "echo_round_trip_ms": round(rtt * 1000, 3), "floor_ms": round(floor * 1000, 3),
+        "ratio": round(per_read / floor, 2), "reads": args.reads, "echo_apdus": args.echo, **card,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"verified read ({card['alg']}, {card['version']}): {result['verified_read_ms']} ms, "
+              f"{apdus} card APDUs (PSAM in process)")
+        print(f"echo card round trip: {result['echo_round_trip_ms']} ms -> floor {apdus} x = {result['floor_ms']} ms")
+        print(f"ratio: {result['ratio']}x the echo floor")
+
+
+if __name__ == "__main__":
+    main()
