@@ -1,0 +1,104 @@
+"""Benefit payment (待遇发放): pay every due entitlement of a period once, hold back what a risk rule catches.
+
+Each payment is a ledger posting whose idempotency key is the entitlement id, so a second run (or a run racing
+another) pays nothing twice: what the ledger already holds is `skipped` with `already_paid`. The decision per
+entitlement is pure (`plan`); the store behind it (holder_db) is reached through the small `PaymentStore`
+protocol, which terminal/paystore.py implements over holder_db.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from terminal import receipts, risk
+from terminal.risk import Entitlement, SharedRecord
+
+
+@dataclass
+class Outcome:
+    period: str
+    paid: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total_paid(self) -> int:
+        return sum(p["amount"] for p in self.paid)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"period": self.period, "paid": self.paid, "held": self.held, "skipped": self.skipped,
+                "total_paid": self.total_paid}
+
+
+@dataclass(frozen=True)
+class Decision:
+    entitlement: Entitlement
+    action: str  # pay | hold | skip
+    reasons: tuple[str, ...] = ()
+
+
+class PaymentStore(Protocol):
+    def due(self, period: str) -> list[Entitlement]: ...
+
+    def all_entitlements(self) -> list[Entitlement]: ...
+
+    def paid_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def records(self, ssns: Iterable[str]) -> list[SharedRecord]: ...
+
+    def card_status(self, ssns: Iterable[str]) -> dict[str, str | None]: ...
+
+    def post(self, entitlement: Entitlement, bank_account: str) -> bool:
+        """Pay into the account under idempotency key = entitlement id; False if that key was already posted."""
+        ...
+
+
+def plan(entitlements: Iterable[Entitlement], *, already_paid: set[str], records: Iterable[SharedRecord],
+         card_status: Mapping[str, str | None], holders_of_account: Mapping[str, set[str]]) -> list[Decision]:
+    """Decide each entitlement: skip what was paid, hold what a rule catches (with every reason), pay the rest."""
+    by_ssn: dict[str, list[SharedRecord]] = {}
+    for r in records:
+        by_ssn.setdefault(r.ssn, []).append(r)
+    out = []
+    for e in entitlements:
+        if e.entitlement_id in already_paid:
+            out.append(Decision(e, "skip", ("already_paid",)))
+            continue
+        reasons = risk.check(e, records=by_ssn.get(e.ssn, ()), card_status=card_status.get(e.ssn),
+                             holders_of_account=holders_of_account)
+        out.append(Decision(e, "hold", tuple(reasons)) if reasons else Decision(e, "pay"))
+    return out
+
+
+def pay_period(store: PaymentStore, period: str, *, receipts_dir: Any = None,
+               progress: Callable[[Iterable[Decision]], Iterable[Decision]] | None = None) -> Outcome:
+    """Run the batch for one period; every payment made leaves a receipt when receipts_dir is given."""
+    risk.period_end(period)
+    due = store.due(period)
+    ssns = {e.ssn for e in due}
+    decisions = plan(due, already_paid=store.paid_ids(e.entitlement_id for e in due), records=store.records(ssns),
+                     card_status=store.card_status(ssns),
+                     holders_of_account=risk.account_holders(store.all_entitlements()))
+    return execute(store, period, decisions, receipts_dir=receipts_dir, progress=progress)
+
+
+def execute(store: PaymentStore, period: str, decisions: list[Decision], *, receipts_dir: Any = None,
+            progress: Callable[[Iterable[Decision]], Iterable[Decision]] | None = None,
+            account_for: Callable[[Entitlement], str] | None = None) -> Outcome:
+    outcome = Outcome(period)
+    for d in (progress(decisions) if progress else decisions):
+        e = d.entitlement
+        if d.action == "skip":
+            outcome.skipped.append({"entitlement_id": e.entitlement_id, "reason": d.reasons[0]})
+        elif d.action == "hold":
+            outcome.held.append({"entitlement_id": e.entitlement_id, "reasons": list(d.reasons)})
+        else:
+            account = account_for(e) if account_for else e.bank_account
+            if store.post(e, account):
+                outcome.paid.append({"entitlement_id": e.entitlement_id, "amount": e.amount})
+                if receipts_dir is not None:
+                    receipts.write(receipts.payment(e.entitlement_id, e.ssn, e.benefit, e.period, e.amount,
+                                                    account), receipts_dir)
+            else:  # another run posted it between our look and our posting
+                outcome.skipped.append({"entitlement_id": e.entitlement_id, "reason": "already_paid"})
+    return outcome
