@@ -107,3 +107,12 @@ def test_card_pulled_mid_session(pcsc: None, tmp_path: Path) -> None:
             assert SocialSecurityApp(t).read_card_info().card_no == sample_holder()["card_no"]
     finally:
         server.stop()
+
+
+def test_docs_example_runs(virtual_card: Callable[..., str], sample_card: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    virtual_card(sample_card)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cardlib.md").read_text(encoding="utf-8")
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/cardlib.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == expected_line(sample_card) + "T01||"
