@@ -86,8 +86,8 @@ def decode_field(spec: RecordSpec, raw: bytes) -> str:
         digits = raw.hex().upper().rstrip("F")
         if not digits.isdigit() and digits:
             raise FieldError(f"{_who(spec)}: not BCD digits")
-        if enc == "bcd_date" and len(digits) != 8:
-            raise FieldError(f"{_who(spec)}: a BCD date must be 8 digits")
+        if enc == "bcd_date" and len(digits) not in (0, 8):  # all F: a date the issuer left open
+            raise FieldError(f"{_who(spec)}: a BCD date must be 8 digits (or all F)")
         return digits
     text = raw.rstrip(b"\x00\xff")  # neither byte occurs inside ASCII or GBK text
     codec = "ascii" if enc == "ascii" else "gbk" if enc in ("gbk0", "gbkff") else None

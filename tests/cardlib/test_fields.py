@@ -91,6 +91,12 @@ def test_decode_refuses(field: str, raw: str, reason: str) -> None:
         decode_field(spec(field), bytes.fromhex(raw))
 
 
+def test_open_date_decodes_empty() -> None:
+    assert decode_field(spec("expiry"), b"\xff" * 4) == ""
+    with pytest.raises(FieldError, match="YYYYMMDD"):
+        encode_field(spec("expiry"), "")
+
+
 def test_decode_tolerates_other_padding() -> None:
     assert decode_field(spec("name"), "李四".encode("gbk") + b"\xff" * 26) == "李四"
     assert decode_field(spec("card_no"), b"A1234\xff\xff\xff\xff") == "A1234"
