@@ -2,8 +2,8 @@
 
 Command data of commands marked `sensitive` in apdu_specs/commands.toml (VERIFY, CHANGE PIN, PIN UNBLOCK,
 EXTERNAL AUTHENTICATE, ...) is replaced by a length marker, matched by INS so the secure-messaging classes are
-covered too. Any other data, either way, has each 18-character ID number masked by cardlib.idnumber.mask, so a
-READ RECORD of EF06 shows 110105********002X and never the full number.
+covered too. Any other data, either way, has each ID number (any run of 15+ ASCII digits, maybe ending in X) masked
+by cardlib.idnumber.mask, so a READ RECORD of EF06 shows 110105********002X and never the full number.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .apdu import CommandAPDU, ResponseAPDU
 from .idnumber import mask
 
 LOGGER = logging.getLogger("cardlib.apdu")
-_ID_NUMBER = re.compile(rb"\d{17}[\dXx]")
+_ID_NUMBER = re.compile(rb"\d{14,}[\dXx]")  # any run of 15+ digits: ID numbers (old 15, new 18) and the digits around
 
 
 @cache
@@ -31,7 +31,7 @@ def command_names() -> dict[int, str]:
 
 
 def safe_hex(data: bytes) -> str:
-    """Hex of data with every ID number in it masked (same length, '*' as 2A)."""
+    """Hex of data with every run of 15 or more ASCII digits (an ID number) masked (same length, '*' as 2A)."""
     masked = _ID_NUMBER.sub(lambda m: mask(m.group().decode()).encode(), bytes(data))
     return masked.hex().upper()
 

@@ -74,3 +74,15 @@ def test_trace_limit() -> None:
     for i in range(5):
         trace.response(ResponseAPDU(bytes([i]), 0x90, 0x00))
     assert trace.lines == ["< 02 9000", "< 03 9000", "< 04 9000"]
+
+
+digits = st.text(st.sampled_from("0123456789"), max_size=20)
+
+
+@settings(max_examples=150)
+@given(st.binary(max_size=8), digits, digits, st.binary(max_size=8))
+def test_id_number_hidden_whatever_surrounds_it(pre: bytes, pre_digits: str, post_digits: str, post: bytes) -> None:
+    data = pre + pre_digits.encode() + SSN.encode() + post_digits.encode() + post
+    shown = bytes.fromhex(safe_hex(data))
+    assert len(shown) == len(data)
+    assert SSN.encode() not in shown and b"19491231" not in shown
