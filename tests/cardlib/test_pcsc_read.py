@@ -116,3 +116,16 @@ def test_docs_example_runs(virtual_card: Callable[..., str], sample_card: Path,
     code = doc.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "docs/cardlib.md", "exec"), {})
     assert capsys.readouterr().out.strip() == expected_line(sample_card) + "T01||"
+
+
+def test_reset_by_another_application_then_reconnect(virtual_card: Callable[..., str], sample_card: Path) -> None:
+    reader = virtual_card(sample_card)
+    with PcscTransport(reader) as kiosk, PcscTransport(reader) as other:
+        app = SocialSecurityApp(kiosk)
+        app.select()
+        other.reconnect(reset=True)
+        with pytest.raises(CardRemovedError, match="reset"):
+            app.read_field("card_no")
+        kiosk.reconnect()
+        app.select()
+        assert app.read_field("card_no") == sample_holder()["card_no"]
