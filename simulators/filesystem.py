@@ -51,6 +51,8 @@ class FileTree:
                     raise ValueError(f"profile {profile.name}: {node.name} has unknown parent "
                                      f"{node.spec.parent!r}") from None
                 node.parent.children.append(node)
+        self._by_sfi = {(id(n.parent), n.spec.sfi): n for n in self.nodes.values()
+                        if not n.is_df and n.spec.sfi is not None}
 
     def by_aid(self, aid: bytes) -> Node | None:
         for node in self.nodes.values():
@@ -92,10 +94,7 @@ class FileTree:
         return node
 
     def by_sfi(self, df: Node, sfi: int) -> Node | None:
-        for child in df.children:
-            if not child.is_df and child.spec.sfi == sfi:
-                return child
-        return None
+        return self._by_sfi.get((id(df), sfi))
 
     def efs(self) -> list[Node]:
         return [n for n in self.nodes.values() if not n.is_df]

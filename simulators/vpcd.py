@@ -11,6 +11,7 @@ Log lines carry the command header, lengths and status word only, never APDU dat
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -157,6 +158,8 @@ def serve(card: Card, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
           on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Bridge:
     """Serve `card` in the vpcd slot at host:port until SIGTERM or SIGINT; then call `on_stop` (e.g. save)."""
     bridge = Bridge(card, host, port, on_event)
+    gc.collect()
+    gc.freeze()  # start-up objects need no more collecting: keeps collector pauses out of the round trips
     previous = {s: signal.signal(s, bridge.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         bridge.run()
