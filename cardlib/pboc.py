@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import apdu_specs
+from cardlib import tlv
 
 PPSE = b"2PAY.SYS.DDF01"
-CONSTRUCTED_SKIP = ()
 
 
 class Transmitter(Protocol):
@@ -62,45 +62,18 @@ def exchange(card: Transmitter, apdu: bytes, step: str) -> bytes:
     return data + resp[:-2]
 
 
-def parse_tlv(data: bytes) -> list[tuple[str, bytes]]:
-    """BER-TLV objects at one level, as (tag hex, value); 00 and FF padding between objects is skipped."""
-    out, i = [], 0
-    while i < len(data):
-        if data[i] in (0x00, 0xFF):
-            i += 1
-            continue
-        start = i
-        i += 1
-        if data[start] & 0x1F == 0x1F:
-            while i < len(data) and data[i] & 0x80:
-                i += 1
-            i += 1
-        if i >= len(data):
-            raise ValueError("TLV truncated in tag or length")
-        tag = data[start:i].hex().upper()
-        n = data[i]
-        i += 1
-        if n & 0x80:
-            k = n & 0x7F
-            if k == 0 or k > 2 or i + k > len(data):
-                raise ValueError("bad TLV length")
-            n = int.from_bytes(data[i : i + k], "big")
-            i += k
-        if i + n > len(data):
-            raise ValueError(f"TLV {tag} longer than its data")
-        out.append((tag, data[i : i + n]))
-        i += n
-    return out
-
-
 def find_all(data: bytes, into: dict[str, bytes] | None = None) -> dict[str, bytes]:
-    """Every primitive object in a TLV tree, by tag (constructed objects are walked, first occurrence wins)."""
+    """Every primitive object in a BER-TLV tree, by tag in hex (first occurrence wins); TlvError if malformed."""
     into = {} if into is None else into
-    for tag, value in parse_tlv(data):
-        if int(tag[:2], 16) & 0x20:
-            find_all(value, into)
-        else:
-            into.setdefault(tag, value)
+
+    def walk(objs: list[tlv.Tlv] | tuple[tlv.Tlv, ...]) -> None:
+        for o in objs:
+            if o.constructed:
+                walk(o.children)
+            else:
+                into.setdefault(f"{o.tag:02X}", o.value)
+
+    walk(tlv.parse(data))
     return into
 
 

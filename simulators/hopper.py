@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import apdu_specs
+from cardlib import tlv
 from simulators import personalization
 
 EJECT = bytes.fromhex("80EE0000")
@@ -38,14 +39,7 @@ def bank_state(perso: dict[str, Any]) -> dict[str, Any]:
     """The debit applet's state from the bank data group (EMV tags) and its unwrapped card master key."""
     from simulators.pboc import spec
 
-    values: dict[str, bytes] = {}
-    data, i = perso["bank"], 0
-    while i < len(data):
-        tag_len = 2 if data[i] & 0x1F == 0x1F else 1
-        tag = data[i : i + tag_len].hex().upper()
-        n = data[i + tag_len]
-        values[tag] = data[i + tag_len + 1 : i + tag_len + 1 + n]
-        i += tag_len + 1 + n
+    values = {f"{o.tag:02X}": o.value for o in tlv.parse(perso["bank"])}
     return {
         "alg": perso["alg"], "pan": values["5A"].hex().upper().rstrip("F"), "psn": values["5F34"].hex(),
         "expiry": values["5F24"].hex(), "effective": values.get("5F25", values["5F24"]).hex(), "name": "",

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import apdu_specs
 from cardlib import emv_crypto
+from cardlib import tlv as codec
 from cardlib.crypto import Alg
 
 OK = b"\x90\x00"
@@ -21,12 +22,8 @@ def _sw(name: str) -> bytes:
     return apdu_specs.status_word_by_name(name).to_bytes(2, "big")
 
 
-def tlv(tag: str | int, value: bytes) -> bytes:
-    """BER-TLV encoding of one data object (tags given as hex text, lengths up to 65535)."""
-    t = bytes.fromhex(tag) if isinstance(tag, str) else bytes([tag])
-    n = len(value)
-    length = bytes([n]) if n < 0x80 else bytes([0x81, n]) if n < 0x100 else bytes([0x82]) + n.to_bytes(2, "big")
-    return t + length + value
+def tlv(tag: str, value: bytes) -> bytes:
+    return codec.encode(int(tag, 16), value)
 
 
 def spec() -> dict[str, Any]:

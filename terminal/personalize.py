@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import click
 
 import apdu_specs
-from cardlib import fields, idnumber, pboc
+from cardlib import fields, idnumber, pboc, tlv
 from cardlib.crypto import Alg, alg_from_id, block_size, pad_80
 from cardlib.issuer_keys import card_factor, city_factor
 from cardlib.psam import Psam
@@ -232,10 +232,9 @@ def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: d
     if entry.get("pan"):
         from cardlib.emv_crypto import pan_factor
 
-        bank = (b"\x5a" + bytes([len(entry["pan"]) // 2 + len(entry["pan"]) % 2])
-                + bytes.fromhex(entry["pan"] + "F" * (len(entry["pan"]) % 2))
-                + b"\x5f\x24\x03" + bytes.fromhex(expiry.strftime("%y%m%d"))
-                + b"\x5f\x25\x03" + bytes.fromhex(issue.strftime("%y%m%d")) + b"\x5f\x34\x01\x01")
+        bank = (tlv.encode(0x5A, bytes.fromhex(entry["pan"] + "F" * (len(entry["pan"]) % 2)))
+                + tlv.encode(0x5F24, bytes.fromhex(expiry.strftime("%y%m%d")))
+                + tlv.encode(0x5F25, bytes.fromhex(issue.strftime("%y%m%d"))) + tlv.encode(0x5F34, b"\x01"))
         groups += [_dgi(DGI_BANK, bank), _dgi(DGI_BANK_KEY, psam.wrap_key(alg, "ac", pan_factor(entry["pan"], "01")))]
     groups.append(_dgi(DGI_PIN, pin_block))
     for i, group in enumerate(groups):
