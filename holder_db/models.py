@@ -1,0 +1,322 @@
+"""The schema of the cardholder base-information store (持卡人员基础信息库), as SQLModel tables.
+
+Money is integer fen everywhere (BigInteger), never float. Timestamps are UTC. Vocabularies (card states,
+insurance kinds, record kinds...) are tuples here and CHECK constraints in the database, so a bad value is refused
+by both. Postings and audit rows are append-only: the tables carry triggers refusing UPDATE and DELETE
+(`APPEND_ONLY_DDL`), created with the tables and by the migrations.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DDL, Date, DateTime, ForeignKey, Integer, String,
+                        Text, UniqueConstraint, event, text)
+from sqlmodel import Field, SQLModel
+
+CARD_STATES = ("applied", "produced", "issued", "active", "lost", "replaced", "cancelled")
+INSURANCES = ("pension", "medical", "unemployment", "work_injury", "maternity")
+ENROLMENT_STATES = ("active", "suspended", "terminated")
+RECORD_KINDS = ("death", "imprisonment", "activity")
+ENTITLEMENT_STATES = ("due", "paid", "held", "cancelled")
+ACCOUNT_KINDS = ("medical", "bank", "fund")
+SETTLEMENT_STATES = ("settled", "refunded")
+REVOCATION_SUBJECTS = ("card", "ecard")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=name)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column:
+    default = None if nullable else text("CURRENT_TIMESTAMP")
+    return Column(DateTime(timezone=True), nullable=nullable, index=index, server_default=default)
+
+
+def _fen() -> Column:
+    return Column(BigInteger, nullable=False, server_default="0")
+
+
+class Holder(SQLModel, table=True):
+    """A cardholder; `ssn` is the 18-character citizen ID number (社会保障号码), checked on the way in."""
+
+    __tablename__ = "holders"
+    __table_args__ = (CheckConstraint("gender IN ('1', '2')", name="ck_holders_gender"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ssn: str = Field(sa_column=Column(String(18), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(60), nullable=False))
+    gender: str = Field(sa_column=Column(String(1), nullable=False))
+    nation: str = Field(sa_column=Column(String(2), nullable=False))
+    birth_date: dt.date = Field(sa_column=Column(Date, nullable=False))
+    birthplace: str = Field(default="", sa_column=Column(String(6), nullable=False, server_default=""))
+    region: str = Field(sa_column=Column(String(6), nullable=False, index=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Card(SQLModel, table=True):
+    """A physical card; `card_no` is 卡号 (9 characters), `card_id` is 卡识别码 in hex."""
+
+    __tablename__ = "cards"
+    __table_args__ = (_in("status", CARD_STATES, "ck_cards_status"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    card_no: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
+    card_id: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
+    region: str = Field(sa_column=Column(String(6), nullable=False))
+    status: str = Field(default="applied", sa_column=Column(String(12), nullable=False, server_default="applied"))
+    issued_on: Optional[dt.date] = Field(default=None, sa_column=Column(Date))
+    expires_on: Optional[dt.date] = Field(default=None, sa_column=Column(Date))
+    replaces_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("cards.id")))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    status_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CardEvent(SQLModel, table=True):
+    """One lifecycle transition of a card, kept so the card's history can be told."""
+
+    __tablename__ = "card_events"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    card_pk: int = Field(sa_column=Column(Integer, ForeignKey("cards.id"), nullable=False, index=True))
+    from_status: Optional[str] = Field(default=None, sa_column=Column(String(12)))
+    to_status: str = Field(sa_column=Column(String(12), nullable=False))
+    actor: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+    reason: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Enrolment(SQLModel, table=True):
+    """Participation in one of the five insurances (参保), in a region, over a span of dates."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (
+        _in("insurance", INSURANCES, "ck_enrolments_insurance"),
+        _in("status", ENROLMENT_STATES, "ck_enrolments_status"),
+        UniqueConstraint("holder_id", "insurance", "start_date", name="uq_enrolments_span"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    insurance: str = Field(sa_column=Column(String(16), nullable=False))
+    region: str = Field(sa_column=Column(String(6), nullable=False))
+    status: str = Field(default="active", sa_column=Column(String(12), nullable=False, server_default="active"))
+    start_date: dt.date = Field(sa_column=Column(Date, nullable=False))
+    end_date: Optional[dt.date] = Field(default=None, sa_column=Column(Date))
+
+
+class BankAccount(SQLModel, table=True):
+    """A bank account (the financial applet's PAN) read from a holder's card."""
+
+    __tablename__ = "bank_accounts"
+    __table_args__ = (UniqueConstraint("holder_id", "account_no", name="uq_bank_accounts_holder_no"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    card_pk: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("cards.id")))
+    account_no: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    bank: str = Field(default="", sa_column=Column(String(60), nullable=False, server_default=""))
+    read_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Account(SQLModel, table=True):
+    """A ledger account: the balance the postings move. The database refuses a negative balance."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        _in("kind", ACCOUNT_KINDS, "ck_accounts_kind"),
+        CheckConstraint("balance >= 0", name="ck_accounts_balance"),
+        UniqueConstraint("kind", "ref", name="uq_accounts_kind_ref"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(12), nullable=False))
+    ref: str = Field(sa_column=Column(String(64), nullable=False))  # bank account no, "medical:<ssn>", fund name
+    holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("holders.id"), index=True))
+    balance: int = Field(default=0, sa_column=_fen())
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Posting(SQLModel, table=True):
+    """One movement of money on an account; append-only, one per idempotency key."""
+
+    __tablename__ = "postings"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=Column(Integer, ForeignKey("accounts.id"), nullable=False, index=True))
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    idempotency_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class MedicalAccount(SQLModel, table=True):
+    """A holder's medical personal account (个人账户): this year's counters. The balance is the ledger account
+    `account_id` (kind "medical"), so money has one truth; `queries.medical_usage` reads both together."""
+
+    __tablename__ = "medical_accounts"
+    __table_args__ = (
+        UniqueConstraint("holder_id", "year", name="uq_medical_accounts_holder_year"),
+        CheckConstraint("deductible_used >= 0 AND fund_paid >= 0", name="ck_medical_accounts_fen"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    year: int = Field(sa_column=Column(Integer, nullable=False))
+    deductible_used: int = Field(default=0, sa_column=_fen())
+    fund_paid: int = Field(default=0, sa_column=_fen())
+    account_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("accounts.id")))
+
+
+class Settlement(SQLModel, table=True):
+    """One medical settlement (结算) as split by the terminal; refunds flip the status, never delete."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (_in("status", SETTLEMENT_STATES, "ck_settlements_status"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    settlement_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    year: int = Field(sa_column=Column(Integer, nullable=False))
+    level: str = Field(default="", sa_column=Column(String(32), nullable=False, server_default=""))
+    total: int = Field(default=0, sa_column=_fen())
+    out_of_catalog: int = Field(default=0, sa_column=_fen())
+    self_pay_first: int = Field(default=0, sa_column=_fen())
+    deductible: int = Field(default=0, sa_column=_fen())
+    fund: int = Field(default=0, sa_column=_fen())
+    account: int = Field(default=0, sa_column=_fen())
+    cash: int = Field(default=0, sa_column=_fen())
+    status: str = Field(default="settled", sa_column=Column(String(12), nullable=False, server_default="settled"))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    refunded_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Entitlement(SQLModel, table=True):
+    """A benefit due to a holder for a period (待遇), paid by a posting keyed by `entitlement_id`."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        _in("status", ENTITLEMENT_STATES, "ck_entitlements_status"),
+        CheckConstraint("amount >= 0", name="ck_entitlements_amount"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    entitlement_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    ssn: str = Field(sa_column=Column(String(18), nullable=False, index=True))
+    benefit: str = Field(sa_column=Column(String(32), nullable=False))
+    period: str = Field(sa_column=Column(String(7), nullable=False, index=True))  # YYYY-MM
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    bank_account: str = Field(sa_column=Column(String(32), nullable=False))
+    status: str = Field(default="due", sa_column=Column(String(12), nullable=False, server_default="due"))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class SharedRecord(SQLModel, table=True):
+    """A fact another department shares (death, imprisonment, activity evidence), used by risk checks."""
+
+    __tablename__ = "shared_records"
+    __table_args__ = (
+        _in("kind", RECORD_KINDS, "ck_shared_records_kind"),
+        UniqueConstraint("ssn", "kind", "date", name="uq_shared_records_fact"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ssn: str = Field(sa_column=Column(String(18), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    date: dt.date = Field(sa_column=Column(Date, nullable=False))
+    source: str = Field(default="", sa_column=Column(String(60), nullable=False, server_default=""))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class EcardBinding(SQLModel, table=True):
+    """An e-card activated on a device: the device's public key (JWK) bound to the holder."""
+
+    __tablename__ = "ecard_bindings"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    kid: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    jwk: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the public JWK
+    alg: str = Field(default="EdDSA", sa_column=Column(String(16), nullable=False, server_default="EdDSA"))
+    device_name: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+    status_index: Optional[int] = Field(default=None, sa_column=Column(Integer, unique=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    revoked_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ActivationCode(SQLModel, table=True):
+    """A one-time e-card activation code; only its hash is kept."""
+
+    __tablename__ = "activation_codes"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    code_hash: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: dt.datetime = Field(sa_column=_ts())
+    used_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Revocation(SQLModel, table=True):
+    """A revoked card or e-card and its bit in the published status list."""
+
+    __tablename__ = "revocations"
+    __table_args__ = (
+        _in("subject", REVOCATION_SUBJECTS, "ck_revocations_subject"),
+        UniqueConstraint("subject", "ref", name="uq_revocations_subject_ref"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    subject: str = Field(sa_column=Column(String(8), nullable=False))
+    ref: str = Field(sa_column=Column(String(64), nullable=False))  # card_no, or the binding's kid
+    holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("holders.id"), index=True))
+    status_index: Optional[int] = Field(default=None, sa_column=Column(Integer, index=True))
+    reason: str = Field(sa_column=Column(String(60), nullable=False))
+    revoked_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who read or changed what, and when; the subject is stored masked. Append-only."""
+
+    __tablename__ = "audit"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+    actor: str = Field(sa_column=Column(String(120), nullable=False))
+    action: str = Field(sa_column=Column(String(60), nullable=False))
+    subject: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, index=True))
+    sensitive: bool = Field(default=False, nullable=False)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+APPEND_ONLY = ("postings", "audit")
+
+
+def append_only_ddl(dialect: str, table: str) -> list[str]:
+    """Triggers that make `table` refuse UPDATE and DELETE on this dialect."""
+    if dialect == "sqlite":
+        return [f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END" for op in ("UPDATE", "DELETE")]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION sscard_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION sscard_append_only()",
+        ]
+    return []
+
+
+for _name in APPEND_ONLY:
+    _table = SQLModel.metadata.tables[_name]
+    for _dialect in ("sqlite", "postgresql"):
+        for _stmt in append_only_ddl(_dialect, _name):
+            event.listen(_table, "after_create", DDL(_stmt).execute_if(dialect=_dialect))
