@@ -11,6 +11,7 @@ Every bad request is answered with a 4xx and a message; activation and login are
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -179,7 +180,6 @@ class State:
     login_create: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=30, burst=10))
     login_device: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=20, burst=5))
     login_poll: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=120, burst=20))
-    codes: dict[str, tuple[Any, float, str]] = field(default_factory=dict)  # code hash -> holder, expiry, terminal
     logins: dict[str, _Login] = field(default_factory=dict)
     seen_requests: ReplayCache = field(default_factory=ReplayCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -199,12 +199,17 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None) -> FastAPI:
+def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
+               limits: dict[str, tuple[float, int]] | None = None) -> FastAPI:
+    """The app over holder_db at `db_url` signing with the key set in `keys_dir`. `limits` overrides rate limits:
+    {"activation"|"terminal_limit"|"login_create"|"login_device"|"login_poll": (per_minute, burst)}."""
     try:
         keyset = load_keyset(keys_dir)
     except BadKeyError as exc:
         raise SystemExit(str(exc)) from None
     state = State(EcardStore(db_url), keyset, load_terminals(keys_dir), status_uri or "/status-list")
+    for name, (per_minute, burst) in (limits or {}).items():
+        setattr(state, name, RateLimiter(per_minute, burst))
     app = FastAPI(
         title="sscard e-card service",
         version="1",
@@ -287,11 +292,8 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None)
         holder = state.store.holder_for_activation(ssn=req.ssn, card_no=req.card_no)
         code = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(10))
         expires = time.time() + ACTIVATION_TTL
-        with state.lock:
-            now = time.time()
-            for h in [h for h, (_, exp, _) in state.codes.items() if exp <= now]:
-                del state.codes[h]
-            state.codes[hashlib.sha256(code.encode()).hexdigest()] = (holder.holder_id, expires, terminal_id)
+        state.store.add_activation_code(holder.holder_id, code,
+                                        dt.datetime.fromtimestamp(expires, dt.timezone.utc))
         state.store.audit(f"terminal:{terminal_id}", "ecard.activation_code", holder.holder_id)
         return ActivationCode(code=code, expires_at=int(expires))
 
@@ -303,11 +305,9 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None)
             device = verify_key_from_jwk(req.device_jwk.model_dump(exclude_none=True))
         except BadKeyError as exc:
             raise HTTPException(400, f"device_jwk: {exc}") from None
-        with state.lock:
-            entry = state.codes.pop(hashlib.sha256(req.code.encode()).hexdigest(), None)
-        if entry is None or entry[1] <= time.time():
+        holder_id = state.store.redeem_activation_code(req.code)
+        if holder_id is None:
             raise HTTPException(400, "activation code is unknown, used or expired")
-        holder_id = entry[0]
         jwk = device.jwk()
         binding = state.store.bind_device(holder_id, jwk["kid"], jwk, device.alg, req.device_name)
         state.store.audit(f"device:{jwk['kid']}", "ecard.activate", holder_id)

@@ -1,0 +1,257 @@
+"""What the e-card service reads and writes in holder_db: holders and their cards, device bindings with their
+status-list indices, one-time activation codes (only hashes kept), revocations, the audit trail."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlmodel import select
+
+from cardlib.idnumber import mask
+from holder_db import store as db
+from holder_db.models import ActivationCode, AuditEntry, Card, EcardBinding, Enrolment, Holder, Revocation
+
+ACTIVE_CARD = "active"
+LOSABLE = ("issued", "active")
+
+
+class StoreError(ValueError):
+    """A request the records refuse; `status` is the HTTP status the server answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class HolderView:
+    holder_id: int
+    ssn: str
+    name: str
+    birth_date: str
+    gender: str
+    card_no: str
+    card_status: str
+    insurance: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BindingView:
+    kid: str
+    holder_id: int
+    status_idx: int
+    jwk: dict[str, Any]
+    alg: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class LossResult:
+    card_no: str
+    card_status: str
+    revoked: list[int]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _current_card(cards: list[Card]) -> Card | None:
+    """The card that speaks for the holder: the active one, else the newest."""
+    if not cards:
+        return None
+    active = [c for c in cards if c.status == ACTIVE_CARD]
+    return (active or sorted(cards, key=lambda c: c.id or 0))[-1]
+
+
+class EcardStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        try:
+            self.engine = db.get_engine(url)
+        except Exception as exc:  # a bad URL or an unreachable server
+            raise StoreError(f"cannot open the holder database: {exc.__class__.__name__}", 503) from None
+
+    def _session(self):  # type: ignore[no-untyped-def]
+        return db.session(self.engine)
+
+    @staticmethod
+    def _guard(exc: Exception) -> StoreError:
+        return StoreError(f"the holder database is not initialised or unreachable ({exc.__class__.__name__}); "
+                          "run `sscard db init`", 503)
+
+    # ---- holders --------------------------------------------------------------------------------------------
+
+    def _view(self, s: Any, holder: Holder) -> HolderView:
+        cards = list(s.exec(select(Card).where(Card.holder_id == holder.id)))
+        card = _current_card(cards)
+        insurance: dict[str, str] = {}
+        for e in s.exec(select(Enrolment).where(Enrolment.holder_id == holder.id).order_by(Enrolment.start_date)):
+            insurance[e.insurance] = e.status
+        return HolderView(holder.id, holder.ssn, holder.name, holder.birth_date.isoformat(), holder.gender,
+                          card.card_no if card else "", card.status if card else "none", insurance)
+
+    def find_holder(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
+        try:
+            with self._session() as s:
+                if ssn:
+                    holder = s.exec(select(Holder).where(Holder.ssn == ssn)).first()
+                else:
+                    card = s.exec(select(Card).where(Card.card_no == card_no)).first()
+                    holder = s.get(Holder, card.holder_id) if card else None
+                if holder is None:
+                    raise StoreError(f"no holder with {'ssn ' + mask(ssn) if ssn else 'that card number'}", 404)
+                return self._view(s, holder)
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
+
+    def holder(self, holder_id: int) -> HolderView:
+        try:
+            with self._session() as s:
+                holder = s.get(Holder, holder_id)
+                if holder is None:
+                    raise StoreError("holder not found", 404)
+                return self._view(s, holder)
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
+
+    def holder_for_activation(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
+        """The holder whose card a terminal has just read; only an active card may activate an e-card."""
+        view = self.find_holder(ssn=ssn, card_no=card_no)
+        if card_no and view.card_no != card_no:
+            raise StoreError("that card is not the holder's current card", 409)
+        if view.card_status != ACTIVE_CARD:
+            raise StoreError(f"the card is {view.card_status}; an e-card needs an active card", 409)
+        return view
+
+    # ---- activation codes -------------------------------------------------------------------------------------
+
+    def add_activation_code(self, holder_id: int, code: str, expires: dt.datetime) -> None:
+        with self._session() as s:
+            s.add(ActivationCode(holder_id=holder_id, code_hash=_code_hash(code), expires_at=expires))
+
+    def redeem_activation_code(self, code: str) -> int | None:
+        """The holder id if the code is known, unused and unexpired; marks it used in the same statement."""
+        now = _now()
+        with db.write_connection(self.engine) as conn:
+            table = ActivationCode.__table__
+            row = conn.execute(select(table.c.id, table.c.holder_id, table.c.expires_at)
+                               .where(table.c.code_hash == _code_hash(code), table.c.used_at.is_(None))).first()
+            if row is None or _aware(row.expires_at) <= now:
+                return None
+            done = conn.execute(update(table).where(table.c.id == row.id, table.c.used_at.is_(None))
+                                .values(used_at=now))
+            return row.holder_id if done.rowcount == 1 else None
+
+    # ---- bindings ---------------------------------------------------------------------------------------------
+
+    def bind_device(self, holder_id: int, kid: str, jwk: dict[str, Any], alg: str, device_name: str) -> BindingView:
+        for _ in range(5):
+            try:
+                with db.write_connection(self.engine) as conn:
+                    t = EcardBinding.__table__
+                    if conn.execute(select(t.c.id).where(t.c.kid == kid)).first():
+                        raise StoreError("this device key is already bound; make a new key to re-activate", 409)
+                    top = conn.execute(select(func.max(t.c.status_index))).scalar()
+                    idx = 0 if top is None else top + 1
+                    conn.execute(t.insert().values(holder_id=holder_id, kid=kid, jwk=json.dumps(jwk), alg=alg,
+                                                   device_name=device_name, status_index=idx, created_at=_now()))
+                return BindingView(kid, holder_id, idx, jwk, alg, True)
+            except IntegrityError:
+                continue  # another writer took the same index (PostgreSQL); take the next one
+        raise StoreError("could not allocate a status index; try again", 409)
+
+    def binding(self, kid: str) -> BindingView | None:
+        t = EcardBinding.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.holder_id, t.c.status_index, t.c.jwk, t.c.alg, t.c.revoked_at)
+                               .where(t.c.kid == kid)).first()
+        if row is None:
+            return None
+        try:
+            jwk = json.loads(row.jwk)
+        except ValueError:
+            jwk = {}
+        return BindingView(kid, row.holder_id, row.status_index, jwk, row.alg, row.revoked_at is None)
+
+    def desk_binding(self, holder_id: int) -> int:
+        """The status index for codes the issuing desk prints (`sscard qr issue`): the holder's newest active
+        device binding, else a key-less desk binding made once (it can never authenticate a device)."""
+        t = EcardBinding.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.status_index).where(t.c.holder_id == holder_id, t.c.revoked_at.is_(None))
+                               .order_by(t.c.id.desc())).first()
+        if row is not None:
+            return row.status_index
+        return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)").status_idx
+
+    # ---- loss and revocation ----------------------------------------------------------------------------------
+
+    def report_loss(self, holder_id: int, actor: str) -> LossResult:
+        """Card -> lost (a CardEvent records it), every e-card binding of the holder revoked with its status bit."""
+        now = _now()
+        with self._session() as s:
+            cards = [c for c in s.exec(select(Card).where(Card.holder_id == holder_id))]
+            card = _current_card(cards)
+            if card is None:
+                raise StoreError("the holder has no card", 404)
+            if card.status in LOSABLE:
+                _transition(s, card, "lost", actor, "reported lost")
+            elif card.status != "lost":
+                raise StoreError(f"a {card.status} card cannot be reported lost", 409)
+            revoked = []
+            for b in s.exec(select(EcardBinding).where(EcardBinding.holder_id == holder_id,
+                                                       EcardBinding.revoked_at.is_(None))):
+                b.revoked_at = now
+                s.add(b)
+                s.add(Revocation(subject="ecard", ref=b.kid, holder_id=holder_id, status_index=b.status_index,
+                                 reason="card lost", revoked_at=now))
+                revoked.append(b.status_index)
+            if not s.exec(select(Revocation).where(Revocation.subject == "card", Revocation.ref == card.card_no)).first():
+                s.add(Revocation(subject="card", ref=card.card_no, holder_id=holder_id, reason="lost", revoked_at=now))
+            s.add(AuditEntry(actor=actor[:120], action="card.loss", subject=mask(card.card_no), holder_id=holder_id))
+            return LossResult(card.card_no, "lost", sorted(revoked))
+
+    def revocation_version(self) -> int:
+        t = Revocation.__table__
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count(t.c.id))).scalar() or 0)
+
+    def revoked_indices(self) -> tuple[set[int], int]:
+        r, b = Revocation.__table__, EcardBinding.__table__
+        with self.engine.connect() as conn:
+            revoked = {i for (i,) in conn.execute(select(r.c.status_index).where(r.c.status_index.is_not(None)))}
+            top = conn.execute(select(func.max(b.c.status_index))).scalar()
+        return revoked, (top + 1 if top is not None else 0)
+
+    def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "") -> None:
+        with self._session() as s:
+            s.add(AuditEntry(actor=actor[:120], action=action[:60], holder_id=holder_id, detail=detail[:500]))
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def _transition(s: Any, card: Card, to: str, actor: str, reason: str) -> None:
+    """Move a card through its lifecycle with holder_db's own rule when it has one."""
+    try:
+        from holder_db.cards import transition  # type: ignore[import-not-found]
+    except ImportError:
+        from holder_db.models import CardEvent
+
+        s.add(CardEvent(card_pk=card.id, from_status=card.status, to_status=to, actor=actor[:120], reason=reason))
+        card.status = to
+        card.status_at = _now()
+        s.add(card)
+        return
+    transition(s, card, to, actor=actor, reason=reason)

@@ -1,0 +1,107 @@
+"""A real e-card server for the tests: a key set, a holder database with sample holders, uvicorn on a free port."""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from cardlib.idnumber import check_char
+from ecard_server.app import create_app
+from ecard_server.keys import new_key
+from ecard_server.terminals import add_terminal
+from holder_db import store as db
+from holder_db.models import Card, Enrolment, Holder
+
+NAMES = ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十"]
+
+
+@dataclass
+class Sample:
+    ssn: str
+    name: str
+    card_no: str
+
+
+def sample_ssn(i: int) -> str:
+    body = f"110101{1980 + i % 20}{(i % 12) + 1:02d}{(i % 27) + 1:02d}{i % 1000:03d}"
+    return body + check_char(body)
+
+
+def make_holders(url: str, n: int, start: int = 0) -> list[Sample]:
+    db.create_all(url)
+    out = []
+    with db.session(url) as s:
+        for i in range(start, start + n):
+            ssn = sample_ssn(i)
+            gender = "1" if int(ssn[16]) % 2 else "2"
+            h = Holder(ssn=ssn, name=NAMES[i % len(NAMES)], gender=gender, nation="01",
+                       birth_date=dt.date(int(ssn[6:10]), int(ssn[10:12]), int(ssn[12:14])), region="110101")
+            s.add(h)
+            s.flush()
+            card_no = f"C{i:08d}"
+            s.add(Card(holder_id=h.id, card_no=card_no, region="110101", status="active"))
+            s.add(Enrolment(holder_id=h.id, insurance="medical", region="110101", status="active",
+                            start_date=dt.date(2020, 1, 1)))
+            s.add(Enrolment(holder_id=h.id, insurance="pension", region="110101", status="active",
+                            start_date=dt.date(2020, 1, 1)))
+            out.append(Sample(ssn, NAMES[i % len(NAMES)], card_no))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    keys_dir: Path
+    db_url: str
+    terminal_key: str
+    holders: list[Sample]
+    server: uvicorn.Server
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40) -> LiveServer:
+    keys_dir = tmp / "keys"
+    new_key(keys_dir)
+    terminal_key = add_terminal(keys_dir, "counter-01")
+    db_url = f"sqlite:///{tmp / 'holders.db'}"
+    holders = make_holders(db_url, n_holders)
+    port = free_port()
+    app = create_app(db_url, str(keys_dir), f"http://127.0.0.1:{port}/status-list",
+                     limits=limits or {"activation": (6000, 1000), "login_create": (6000, 1000),
+                                       "login_device": (6000, 1000), "terminal_limit": (60000, 1000)})
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/.well-known/jwks.json", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("e-card server did not start")
+    return LiveServer(url, keys_dir, db_url, terminal_key, holders, server)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("ecard"))
+    yield srv
+    srv.server.should_exit = True
+    db.dispose(srv.db_url)
