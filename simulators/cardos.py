@@ -136,6 +136,14 @@ class NoArgSelect:
     def process(self, apdu: bytes) -> bytes:
         return self.applet.process(apdu)  # type: ignore[no-any-return]
 
+    def reset(self) -> None:
+        if hasattr(self.applet, "reset"):
+            self.applet.reset()
+
+    def deselect(self) -> None:
+        if hasattr(self.applet, "deselect"):
+            self.applet.deselect()
+
 
 def _pboc_debit(image: CardImage, name: str) -> list[tuple[bytes, Applet]]:
     """The PBOC debit application and the PPSE naming it, over the image's applet state."""

@@ -147,6 +147,9 @@ def from_json(data: Any, path: Path | None = None) -> CardImage:
         raise ImageError(f"{where}: algorithm must be one of {', '.join(ALGS)}")
     historical = _hex(data.get("atr_historical"), f"{where}: atr_historical")
     make_atr(historical)
+    for part in ("files", "keys", "pin", "counters", "applets"):
+        if not isinstance(data.get(part) or {}, dict):
+            raise ImageError(f"{where}: {part} must be an object")
     files: dict[str, Any] = {}
     for name, content in (data.get("files") or {}).items():
         try:
@@ -182,8 +185,6 @@ def from_json(data: Any, path: Path | None = None) -> CardImage:
     if not isinstance(tries, int) or not 0 <= tries <= int(prof.card["pin_tries"]):
         raise ImageError(f"{where}: counters.pin_tries_left must be 0..{prof.card['pin_tries']}")
     applets = data.get("applets") or {}
-    if not isinstance(applets, dict):
-        raise ImageError(f"{where}: applets must be an object")
     return CardImage(
         profile=prof.name, historical=historical, alg=alg, files=files, keys=keys,
         pin_salt=_hex(pin.get("salt", ""), f"{where}: pin.salt"),

@@ -406,9 +406,15 @@ class SsseApplet:
         if not image.pin_matches(digits):
             self.pin_ok = False
             return sw("pin_wrong", image.pin_tries_left) if image.pin_tries_left else sw("auth_blocked")
+        decremented = image.pin_tries_left
         image.pin_tries_left = image.pin_tries_max
         self.pin_ok = True
-        return self._commit(lambda: None)
+
+        def undo() -> None:
+            image.pin_tries_left = decremented
+            self.pin_ok = False
+
+        return self._commit(undo)
 
     def _verify(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 or cmd.p2:

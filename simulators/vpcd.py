@@ -85,8 +85,9 @@ class Bridge:
                 try:
                     sock = socket.create_connection((self.host, self.port), timeout=2.0)
                 except OSError as exc:
-                    LOG.debug("vpcd %s:%d not reachable (%s); retrying in %.1fs", self.host, self.port,
-                              exc.strerror or exc, delay)
+                    level = logging.INFO if delay == BACKOFF_FIRST else logging.DEBUG
+                    LOG.log(level, "vpcd %s:%d not reachable (%s); retrying in %.1fs", self.host, self.port,
+                            exc.strerror or exc, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, BACKOFF_MAX)
                     continue

@@ -112,3 +112,33 @@ def test_sigkill_during_writes_never_tears_the_image(tmp_path: Path) -> None:
         assert loaded.keys == image.keys and loaded.pin_matches("123456")
     assert last_counter >= 1  # the writes really happened
     json.loads(path.read_text())
+
+
+def _mutations():  # type: ignore[no-untyped-def]
+    from hypothesis import strategies as st
+
+    junk = st.one_of(st.none(), st.integers(), st.text(max_size=8), st.lists(st.integers(), max_size=3),
+                     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+    keys = st.sampled_from(["format", "profile", "atr_historical", "algorithm", "files", "keys", "pin", "counters",
+                            "applets"])
+    return st.lists(st.tuples(keys, junk), min_size=1, max_size=3)
+
+
+def test_any_damage_is_an_image_error() -> None:
+    from hypothesis import given, settings
+
+    _, image = new_card("sm4")
+    good = image.to_json()
+
+    @settings(max_examples=150, deadline=None)
+    @given(_mutations())
+    def check(changes) -> None:  # type: ignore[no-untyped-def]
+        data = json.loads(json.dumps(good))
+        for key, value in changes:
+            data[key] = value
+        try:
+            from_json(data)
+        except ImageError:
+            pass
+
+    check()

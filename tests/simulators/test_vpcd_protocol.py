@@ -74,3 +74,27 @@ def test_parse_address(text: str, expected: tuple[str, int]) -> None:
 def test_parse_address_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="vpcd address"):
         parse_address(text)
+
+
+def test_log_lines_carry_no_apdu_data(caplog: pytest.LogCaptureFixture) -> None:
+    card, image = new_card()
+    bridge = Bridge(card)
+    secret_pin = "0020000004 24681357".replace(" ", "")
+    with caplog.at_level("DEBUG", logger="sscard.sim"):
+        for apdu in (SELECT_SSSE, bytes.fromhex("00C0000000"), bytes.fromhex(secret_pin),
+                     bytes.fromhex("00B2013400"), bytes.fromhex("FFFF")):
+            bridge.handle(apdu)
+        card.register(b"\xa0\x00\x00\x00\x99", _Exploding())  # a fault is logged by type and place only
+        bridge.handle(bytes.fromhex("00A4040005A00000009900"))
+    text = caplog.text.upper()
+    assert "APDU 00200000 LC=4" in text and "SW 63C2" in text and "ZERODIVISIONERROR" in text
+    for secret in ("24681357", "11010519491231002X", "3131303130353139", SELECT_SSSE[5:20].hex().upper(), "HUSH"):
+        assert secret not in text
+
+
+class _Exploding:
+    def select(self, aid: bytes) -> bytes:
+        return bytes([1 // (len(aid) - len(aid))]) + b"HUSH"
+
+    def process(self, apdu: bytes) -> bytes:
+        return b"\x90\x00"
