@@ -28,6 +28,7 @@ COMMANDS: dict[str, Any] = {
             "unblock": "terminal.services_cli:pin_unblock",
         },
         "bank": "terminal.services_cli:card_bank",
+        "update": "terminal.services_cli:card_update",
         "loss": "ecard_server.cli:card_loss",
     },
     "keys": {

@@ -216,3 +216,47 @@ def card_bank(reader: str | None, amount: int | None, issuer_dir: Path | None, a
     if "issuer" in d:
         lines.append(f"issuer   {json.dumps(d['issuer'])}")
     _out(as_json, payload, "\n".join(lines))
+
+
+# ---- secure writes ----------------------------------------------------------------------------------------------
+
+@click.command("update")
+@click.argument("field")
+@click.argument("value")
+@_reader
+@click.option("--psam", "psam_reader", default=None, help="Reader holding the PSAM.")
+@click.option("--keys", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Issuer key directory for an in-process simulated PSAM (development).")
+@_json
+def card_update(field: str, value: str, reader: str | None, psam_reader: str | None, keys: Path | None,
+                as_json: bool) -> None:
+    """Change a holder record under secure messaging (e.g. `name` after a legal name change)."""
+    import apdu_specs
+    from cardlib import fields
+
+    profile = apdu_specs.profile()
+    try:
+        ef, spec = profile.field(field)
+    except KeyError:
+        raise click.UsageError(f"no field {field!r} in the card profile") from None
+    if ef.update != "mac":
+        raise click.UsageError(f"{spec.label} ({field}) is not written under secure messaging")
+    try:
+        if field == "name":  # 姓名 and 姓名扩展 change together
+            head, tail = fields.split_name(value)
+            ext = profile.field("name_ext")[1]
+            updates = [("name", fields.encode_field(spec, head)), ("name_ext", fields.encode_field(ext, tail))]
+        else:
+            updates = [(field, fields.encode_field(spec, value))]
+    except fields.FieldError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        with open_card(reader) as t, open_psam(psam_reader, keys) as psam:
+            session = security.authenticate(t, psam, t.atr)  # type: ignore[arg-type, attr-defined]
+            for name, raw in updates:
+                security.update_record(t, psam, session, name, raw)  # type: ignore[arg-type]
+    except (security.CardSecurityError, PsamError) as exc:
+        _fail(as_json, str(exc), exc.code)
+    except TransportError as exc:
+        _fail(as_json, str(exc), READER_ERROR)
+    _out(as_json, {"ok": True, "field": field}, f"{spec.label} updated under secure messaging")

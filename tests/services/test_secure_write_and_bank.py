@@ -92,3 +92,19 @@ def test_card_without_a_bank_app_says_so(tmp_path: Path, issuer_dirs: dict, virt
     assert r.returncode == 1
     err = json.loads(r.stderr.strip().splitlines()[-1])
     assert err["code"] == -0x6A82 and "SELECT PPSE" in err["error"]
+
+
+def test_card_update_cli_changes_the_name_only_with_the_issuers_psam(tmp_path: Path, issuer_dirs: dict,
+                                                                     virtual_card) -> None:
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "3des"))
+    long_name = "欧阳" + "娜" * 16  # 36 GBK bytes: 姓名 (30) and 姓名扩展 change together
+    stranger = sscard("card", "update", "name", long_name, "--keys", str(issuer_dirs["other"]), "--reader", reader,
+                      "--json")
+    assert stranger.returncode == 1 and json.loads(stranger.stderr.strip().splitlines()[-1])["code"] == -21
+    r = sscard("card", "update", "name", long_name, "--keys", str(issuer_dirs["ours"]), "--reader", reader, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"ok": True, "field": "name"}
+    read = sscard("card", "read", "--verify", "--keys", str(issuer_dirs["ours"]), "--reader", reader, "--json")
+    assert json.loads(read.stdout)["name"] == long_name
+    bad = sscard("card", "update", "gender", "7x", "--keys", str(issuer_dirs["ours"]), "--reader", reader)
+    assert bad.returncode == 2 and "性别" in bad.stderr

@@ -51,3 +51,19 @@ def test_psam_without_the_cards_algorithm_fails_at_psam_level(tmp_path: Path, is
     r = sscard("card", "read", "--verify", "--keys", str(only_sm4), "--reader", reader, "--json")
     assert r.returncode == 1
     assert json.loads(r.stderr.strip().splitlines()[-1])["code"] == -23
+
+
+def test_second_generation_card_skips_external_authentication(tmp_path: Path, issuer_dirs: dict,
+                                                              virtual_card) -> None:
+    from cardlib import security
+    from cardlib.pcsc import PcscTransport
+    from cardlib.psam import Psam
+    from cardlib.transport import LoopbackTransport
+    from simulators.psam import Psam as SimulatedPsam
+
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "3des", version="2.00"))
+    loop = LoopbackTransport(SimulatedPsam.from_dir(issuer_dirs["ours"]))
+    loop.connect()
+    with PcscTransport(reader) as card:
+        session = security.authenticate(card, Psam(loop), card.atr)
+    assert (session.version, session.external_auth, session.alg) == ("2.00", False, "3des")
