@@ -14,7 +14,6 @@ Any other APDU gets a status word. The card becomes personalized only by `build`
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Callable
@@ -44,14 +43,10 @@ def new_blank(key_set: issuer_keys.IssuerKeySet, serial: bytes | None = None) ->
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, json.dumps(data, indent=1).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """A blank image goes to disk like any card image: old or new contents, never torn (image.write_atomic)."""
+    from .image import write_atomic
+
+    write_atomic(Path(path), json.dumps(data, indent=1).encode())
 
 
 def is_blank(image: dict[str, Any]) -> bool:
