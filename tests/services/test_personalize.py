@@ -152,3 +152,16 @@ def test_crash_mid_card_resumes_without_double_issue(crash_after: str, tmp_path:
     assert first_chip.get("format") == "sscard-card-image/1"  # the interrupted holder was finished on the same chip
     assert result.issued[0]["serial"] == first_chip["atr_historical"][-16:]
     assert json.loads((tmp_path / "c3.json").read_text())["format"] == "sscard-blank/1"  # the spare stays blank
+
+
+def test_holder_files_report_bad_rows_by_line_and_never_echo_the_id(tmp_path: Path) -> None:
+    rows = [HOLDERS[0], {**HOLDERS[1], "birth_date": "1990-02-30"}, {**HOLDERS[2], "name": ""}, "nonsense",
+            {**HOLDERS[2], "gender": "3"}, HOLDERS[2]]
+    path = tmp_path / "holders.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    good, bad = station.load_holders(path)
+    assert [h.data["name"] for h in good] == ["赵一", "孙三"]
+    assert [b["line"] for b in bad] == [2, 3, 4, 5]
+    assert "出生日期" in bad[0]["reason"] and "name" in bad[1]["reason"] and "gender" in bad[3]["reason"]
+    assert not any(h["ssn"] in json.dumps(bad, ensure_ascii=False) for h in HOLDERS)
+    assert HOLDERS[0]["ssn"] not in repr(good)
