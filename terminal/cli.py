@@ -85,37 +85,64 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
             _fail(as_json, str(exc))
         _out(as_json, split.as_dict(), _split_text(split.as_dict()))
         return
+    from cardlib.security import CardSecurityError
+    from cardlib.sw import CardError
+    from cardlib.transport import TransportError
     from terminal import settle as flow
+    from terminal.cardsession import read_pin, visit
+    from terminal.dbstore import DbStore
 
+    db = DbStore(db_url)
     try:
         if ssn is not None:
-            done = flow.settle_db(db_url, ssn, policy, bill, year=year, receipts_dir=receipts_dir)
+            done = flow.settle_db(db, ssn, policy, bill, year=year, receipts_dir=receipts_dir)
         else:
-            from terminal.cardsession import read_pin
-
+            if keys_dir is None and psam_reader is None:
+                _fail(as_json, "settling on a card needs a PSAM: --keys DIR (simulated) or --psam READER")
             pin = read_pin(pin_stdin)
-            done = flow.settle_card(db_url, reader, pin, policy, bill, year=year, keys_dir=keys_dir,
-                                    psam_reader=psam_reader, receipts_dir=receipts_dir)
+            with visit(reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader) as card:
+                done = flow.settle_card(db, card.channel, card.psam, card.session, card.info.ssn, policy, bill,
+                                        year=year, receipts_dir=receipts_dir)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except (TransportError, CardError, CardSecurityError) as exc:
+        _fail(as_json, f"card: {exc}; nothing was settled")
     payload = {**done.split, "settlement_id": done.settlement_id}
     _out(as_json, payload, _split_text(done.split) + f"\nsettlement     {done.settlement_id}")
 
 
 @click.command("refund")
 @click.argument("settlement_id")
-@click.option("--reader", default=None, help="Also mark the record on the card in this reader as refunded.")
+@click.option("--reader", default=None, help="Also append a refund record to the card in this reader.")
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --reader: issuer key directory for the simulated PSAM in process.")
+@click.option("--psam", "psam_reader", default=None, help="With --reader: the PSAM's reader.")
+@click.option("--pin-stdin", is_flag=True, help="With --reader: read the PIN from one line of stdin.")
 @_db_option
 @_receipts_option
 @click.option("--json", "as_json", is_flag=True)
-def refund(settlement_id: str, reader: str | None, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
-    """Reverse a settlement by its id: the fund, counters and personal account get their amounts back."""
+def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_reader: str | None,
+           pin_stdin: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
+    """Reverse a settlement by its id: fund, counters and personal account get their amounts back."""
+    from cardlib.security import CardSecurityError
+    from cardlib.sw import CardError
+    from cardlib.transport import TransportError
     from terminal import settle as flow
+    from terminal.cardsession import read_pin, visit
+    from terminal.dbstore import DbStore
 
+    db = DbStore(db_url)
     try:
-        done = flow.refund(db_url, settlement_id, receipts_dir=receipts_dir)
+        if reader is None:
+            done = flow.refund(db, settlement_id, receipts_dir=receipts_dir)
+        else:
+            with visit(reader, pin=read_pin(pin_stdin), keys_dir=keys_dir, psam_reader=psam_reader) as card:
+                done = flow.refund(db, settlement_id, receipts_dir=receipts_dir, card=card.channel,
+                                   psam=card.psam, session=card.session)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except (TransportError, CardError, CardSecurityError) as exc:
+        _fail(as_json, f"card: {exc}")
     _out(as_json, {**done.split, "settlement_id": settlement_id, "refunded": True},
          _split_text(done.split) + f"\nrefunded       {settlement_id}")
 
@@ -155,3 +182,89 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
         pass
     finally:
         g.stop()
+
+
+# ---- db import-entitlements / import-records --------------------------------------------------------------------
+
+def _import(path: Path, db_url: str | None, as_json: bool, spec_name: str) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from holder_db import entitlements, store
+    from holder_db.bulk import ImportFileError, import_csv
+
+    spec = getattr(entitlements, spec_name)
+    try:
+        with open(path, "rb") as f:
+            lines = max(sum(1 for _ in f) - 1, 0)
+    except OSError as exc:
+        _fail(as_json, f"cannot read {path}: {exc.strerror}")
+    try:
+        engine = store.get_engine(db_url)
+        with click.progressbar(length=lines, label=f"importing {path.name}", file=sys.stderr) as bar:
+            result = import_csv(engine, path, spec, progress=bar.update)
+    except ImportFileError as exc:
+        _fail(as_json, f"{path}: {exc}")
+    except SQLAlchemyError as exc:
+        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+    data = result.as_dict()
+    text = f"imported {data['imported']}, skipped {data['skipped']}, rejected {len(data['rejected'])}"
+    text += "".join(f"\n  line {r['line']}: {r['reason']}" for r in data["rejected"])
+    _out(as_json, data, text)
+
+
+@click.command("import-entitlements")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_db_option
+@click.option("--json", "as_json", is_flag=True)
+def import_entitlements(path: Path, db_url: str | None, as_json: bool) -> None:
+    """Import entitlements to pay: entitlement_id,ssn,benefit,period,amount,bank_account (amount in fen)."""
+    _import(path, db_url, as_json, "ENTITLEMENT_IMPORT")
+
+
+@click.command("import-records")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_db_option
+@click.option("--json", "as_json", is_flag=True)
+def import_records(path: Path, db_url: str | None, as_json: bool) -> None:
+    """Import records shared by other departments: ssn,kind,date (kind death, imprisonment or activity)."""
+    _import(path, db_url, as_json, "RECORD_IMPORT")
+
+
+# ---- pay --------------------------------------------------------------------------------------------------------
+
+@click.command("pay")
+@click.option("--period", required=True, help="The period to pay, YYYY-MM.")
+@_db_option
+@_receipts_option
+@click.option("--json", "as_json", is_flag=True)
+def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
+    """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from terminal import payment, risk
+    from terminal.dbstore import DbStore
+
+    try:
+        risk.period_end(period)
+    except risk.PeriodError as exc:
+        _fail(as_json, str(exc))
+    db = DbStore(db_url)
+    try:
+        with click.progressbar(length=0, label=f"paying {period}", file=sys.stderr) as bar:
+            def progress(decisions: Any) -> Any:
+                bar.length = len(decisions)
+                for d in decisions:
+                    yield d
+                    bar.update(1)
+
+            outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress)
+        db.mark_held(h["entitlement_id"] for h in outcome.held)
+    except SQLAlchemyError as exc:
+        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+    data = outcome.as_dict()
+    from terminal.receipts import yuan
+
+    text = [f"period {period}: paid {len(data['paid'])} ({yuan(data['total_paid'])} 元), held {len(data['held'])}, "
+            f"skipped {len(data['skipped'])}"]
+    text += [f"  held {h['entitlement_id']}: {', '.join(h['reasons'])}" for h in data["held"]]
+    _out(as_json, data, "\n".join(text))

@@ -1,18 +1,17 @@
 """A real medical settlement: holder_db and the card's medical DF change together or not at all.
 
-Order of work with a card (the bank-style 冲正 protocol):
-  1. read the card, prove it genuine through the PSAM, verify the PIN;
-  2. settle what an earlier, interrupted visit left half done (recover: see below);
-  3. holder_db, one transaction: compute the split from the holder's annual counters and personal account,
-     apply it, record the settlement as *pending*;
-  4. append the settlement record to the card (cyclic DF04/EF05, MAC by the PSAM);
-  5. holder_db: mark the settlement *settled*.
-If step 4 fails (card pulled, write refused) the database side is reversed at once (status *reversed*, counters
-and balance restored). If the process dies between 3 and 5 the settlement stays *pending*; the next visit of that
-card decides it from the card itself: record on the card -> settled, none -> reversed. A card record whose
-settlement the database reversed gets a refund record appended, so card and database always tell one story.
-
-Without a card (`--ssn`), steps 3 and 5 are one transaction. Refunds reverse a settled settlement by its id.
+With a card, in this order:
+  1. read the card, prove it genuine through the PSAM, verify the PIN (terminal.cardsession);
+  2. recover: a settlement record on the card that holder_db does not hold as settled (an earlier visit whose
+     database side was reversed) gets a refund record appended, so card and database tell one story;
+  3. holder_db transaction *prepared*: the holder's counters locked, the split computed from them, counters,
+     personal account (a ledger posting) and the settlement row written, not yet committed;
+  4. the settlement record appended to the card (cyclic DF04/EF05, MAC by the PSAM);
+  5. commit.
+If step 4 fails (card pulled, write refused) the transaction is rolled back: the database side is reversed (冲正)
+and an audit entry says so. If the card took the record but its answer was lost, or the commit itself fails, the
+card holds a record the database does not: step 2 of the next visit neutralises it (and we try at once).
+Without a card (`--ssn`), steps 3 and 5 only. Refunds reverse a settled settlement by its id.
 """
 from __future__ import annotations
 
@@ -20,14 +19,17 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from cardlib import medical
 from cardlib.security import CardSecurityError
 from cardlib.sw import CardError
 from cardlib.transport import TransportError
 from terminal import receipts
-from terminal.settlement import Bill, BillError, Policy, Split, Usage, split
+from terminal.dbstore import DbStore, StoreRefused
+from terminal.settlement import Bill, BillError, Policy, split
+
+CARD_FAILURES = (TransportError, CardError, CardSecurityError)
 
 
 class SettleError(RuntimeError):
@@ -41,26 +43,6 @@ class Settled:
     split: dict[str, int]
     status: str
     level: str = ""
-    created: dt.datetime | None = None
-
-
-class SettleStore(Protocol):
-    def prepare(self, ssn: str, year: int, compute: Callable[[Usage], Split], settlement_id: str, level: str,
-                *, status: str) -> Split:
-        """One transaction: lock the holder's account, compute from its counters, apply, record with status."""
-        ...
-
-    def finish(self, settlement_id: str) -> None:
-        """pending -> settled."""
-        ...
-
-    def reverse(self, settlement_id: str, status: str) -> Settled:
-        """Give fund, counters and account back; status becomes `reversed` (冲正) or `refunded`."""
-        ...
-
-    def get(self, settlement_id: str) -> Settled | None: ...
-
-    def of_holder(self, ssn: str) -> list[Settled]: ...
 
 
 def new_id() -> str:
@@ -68,14 +50,20 @@ def new_id() -> str:
     return "S" + dt.datetime.now(dt.timezone.utc).strftime("%y%m%d") + secrets.token_hex(5).upper()[:9]
 
 
-def settle_db(store: SettleStore, ssn: str, policy: Policy, bill: Bill, *, year: int | None = None,
+def _record(settlement_id: str, parts: dict[str, int], level: str, kind: str) -> medical.SettlementRecord:
+    return medical.SettlementRecord(settlement_id, dt.datetime.now().replace(microsecond=0), kind, parts["total"],
+                                    parts["fund"], parts["account"], parts["cash"], level)
+
+
+def settle_db(db: DbStore, ssn: str, policy: Policy, bill: Bill, *, year: int | None = None,
               receipts_dir: Path | None = None) -> Settled:
     """Settle against holder_db only: counters, account and the settlement record in one transaction."""
-    year = year or dt.date.today().year
     sid = new_id()
     try:
-        result = store.prepare(ssn, year, lambda usage: split(policy, bill, usage), sid, bill.level, status="settled")
-    except BillError as exc:
+        with db.settlement(ssn, year or dt.date.today().year, lambda u: split(policy, bill, u), sid,
+                           bill.level) as result:
+            pass
+    except (BillError, StoreRefused) as exc:
         raise SettleError(str(exc)) from None
     done = Settled(sid, ssn, result.as_dict(), "settled", bill.level)
     if receipts_dir is not None:
@@ -83,80 +71,73 @@ def settle_db(store: SettleStore, ssn: str, policy: Policy, bill: Bill, *, year:
     return done
 
 
-def _card_record(s: Settled, kind: str, when: dt.datetime) -> medical.SettlementRecord:
-    return medical.SettlementRecord(s.settlement_id, when.replace(microsecond=0, tzinfo=None), kind,
-                                    s.split["total"], s.split["fund"], s.split["account"], s.split["cash"], s.level)
-
-
-CARD_FAILURES = (TransportError, CardError, CardSecurityError)
-
-
-def recover(store: SettleStore, ssn: str, card: Any, psam: Any, session: Any) -> list[dict[str, str]]:
-    """Bring holder_db and this card to one story after an interrupted visit; returns what was done."""
+def recover(db: DbStore, ssn: str, card: Any, psam: Any, session: Any) -> list[str]:
+    """Append a refund record for every settlement on the card that holder_db does not hold as settled;
+    returns their ids."""
     on_card = medical.read_all(card)
-    settled_ids = {r.settlement_id for r in on_card if r.kind == "settlement"}
-    refunded_ids = {r.settlement_id for r in on_card if r.kind == "refund"}
-    actions = []
-    for s in store.of_holder(ssn):
-        if s.status == "pending":
-            if s.settlement_id in settled_ids:
-                store.finish(s.settlement_id)
-                actions.append({"settlement_id": s.settlement_id, "action": "settled (found on card)"})
-            else:
-                store.reverse(s.settlement_id, "reversed")
-                actions.append({"settlement_id": s.settlement_id, "action": "reversed (not on card)"})
-        elif s.status in ("reversed", "refunded") and s.settlement_id in settled_ids - refunded_ids:
-            medical.append(card, psam, session, _card_record(s, "refund", dt.datetime.now()))
-            actions.append({"settlement_id": s.settlement_id, "action": "refund record written to card"})
-    return actions
+    refunded = {r.settlement_id for r in on_card if r.kind == "refund"}
+    statuses = db.settlements_of(ssn)
+    fixed = []
+    for r in on_card:
+        if r.kind == "settlement" and r.settlement_id not in refunded and statuses.get(r.settlement_id) != "settled":
+            parts = {"total": r.total, "fund": r.fund, "account": r.account, "cash": r.cash}
+            medical.append(card, psam, session, _record(r.settlement_id, parts, r.level, "refund"))
+            db.audit("card_record_reversed", ssn, r.settlement_id)
+            fixed.append(r.settlement_id)
+    return fixed
 
 
-def settle_card(store: SettleStore, card: Any, psam: Any, session: Any, ssn: str, policy: Policy, bill: Bill, *,
+def settle_card(db: DbStore, card: Any, psam: Any, session: Any, ssn: str, policy: Policy, bill: Bill, *,
                 year: int | None = None, receipts_dir: Path | None = None,
                 before_card_write: Callable[[], None] | None = None) -> Settled:
-    """Steps 2-5 above, for a card that is open, genuine (session) and PIN-verified."""
+    """Steps 2-5 above, for a card that is open, genuine (`session`) and PIN-verified."""
     if session is None or psam is None:
         raise SettleError("settling on a card needs a PSAM (--keys DIR or --psam READER) to write the card")
-    year = year or dt.date.today().year
     try:
-        recover(store, ssn, card, psam, session)
+        recover(db, ssn, card, psam, session)
     except CARD_FAILURES as exc:
-        raise SettleError(f"card could not be read before settling: {exc}; nothing was settled") from None
+        raise SettleError(f"card could not be read before settling ({exc}); nothing was settled") from None
     sid = new_id()
-    now = dt.datetime.now()
+    written = False
     try:
-        result = store.prepare(ssn, year, lambda usage: split(policy, bill, usage), sid, bill.level, status="pending")
-    except BillError as exc:
+        with db.settlement(ssn, year or dt.date.today().year, lambda u: split(policy, bill, u), sid,
+                           bill.level) as result:
+            if before_card_write is not None:
+                before_card_write()
+            medical.append(card, psam, session, _record(sid, result.as_dict(), bill.level, "settlement"))
+            written = True
+    except (BillError, StoreRefused) as exc:
         raise SettleError(str(exc)) from None
-    pending = Settled(sid, ssn, result.as_dict(), "pending", bill.level)
-    try:
-        if before_card_write is not None:
-            before_card_write()
-        medical.append(card, psam, session, _card_record(pending, "settlement", now))
     except CARD_FAILURES as exc:
-        store.reverse(sid, "reversed")
-        raise SettleError(f"card write failed ({exc}); settlement {sid} reversed in the database (冲正)") from None
-    store.finish(sid)
+        db.audit("settlement_reversed", ssn, f"{sid}: card write failed")
+        raise SettleError(f"card write failed ({exc}); settlement {sid} reversed in the database (冲正), "
+                          "nothing was settled") from None
+    except Exception:
+        if written:  # the card holds the record but the database did not commit: neutralise it now if we can
+            try:
+                recover(db, ssn, card, psam, session)
+            except CARD_FAILURES:
+                pass  # the card's next visit does it
+        raise
     done = Settled(sid, ssn, result.as_dict(), "settled", bill.level)
     if receipts_dir is not None:
         receipts.write(receipts.settlement(sid, ssn, done.split), receipts_dir)
     return done
 
 
-def refund(store: SettleStore, settlement_id: str, *, receipts_dir: Path | None = None,
-           card: Any = None, psam: Any = None, session: Any = None) -> Settled:
-    """Reverse a settled settlement by id; with a card at hand, also append a refund record to it."""
-    s = store.get(settlement_id)
-    if s is None:
-        raise SettleError(f"no settlement {settlement_id!r}")
-    if s.status != "settled":
-        raise SettleError(f"settlement {settlement_id!r} is {s.status}, only a settled one can be refunded")
-    done = store.reverse(settlement_id, "refunded")
+def refund(db: DbStore, settlement_id: str, *, receipts_dir: Path | None = None, card: Any = None,
+           psam: Any = None, session: Any = None) -> Settled:
+    """Reverse a settled settlement by id; with the card at hand, also append a refund record to it (otherwise
+    the card's next settlement visit does, through recover)."""
+    try:
+        ssn, parts, level = db.refund(settlement_id)
+    except StoreRefused as exc:
+        raise SettleError(str(exc)) from None
     if card is not None:
         try:
-            medical.append(card, psam, session, _card_record(done, "refund", dt.datetime.now()))
+            medical.append(card, psam, session, _record(settlement_id, parts, level, "refund"))
         except CARD_FAILURES:
-            pass  # the next visit of the card writes the refund record (recover)
+            pass
     if receipts_dir is not None:
-        receipts.write(receipts.refund(settlement_id, s.ssn, done.split), receipts_dir)
-    return done
+        receipts.write(receipts.refund(settlement_id, ssn, parts), receipts_dir)
+    return Settled(settlement_id, ssn, parts, "refunded", level)

@@ -1,0 +1,293 @@
+"""holder_db as the terminal flows need it: entitlements and their payment, shared records, card status, the
+medical personal account with its annual counters, settlements and refunds, identity lookups.
+
+Every money movement is a ledger posting (append-only, unique idempotency key) made in the same transaction as
+the balance change it explains: SQLite takes the write lock up front (BEGIN IMMEDIATE), PostgreSQL locks the
+rows it reads (SELECT ... FOR UPDATE), so concurrent terminals never lose an update or pay a key twice.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from cardlib.idnumber import mask
+from holder_db import models, store
+from terminal.risk import Entitlement, SharedRecord
+from terminal.settlement import Split, Usage
+
+E = models.Entitlement.__table__  # type: ignore[attr-defined]
+R = models.SharedRecord.__table__  # type: ignore[attr-defined]
+H = models.Holder.__table__  # type: ignore[attr-defined]
+C = models.Card.__table__  # type: ignore[attr-defined]
+A = models.Account.__table__  # type: ignore[attr-defined]
+P = models.Posting.__table__  # type: ignore[attr-defined]
+M = models.MedicalAccount.__table__  # type: ignore[attr-defined]
+S = models.Settlement.__table__  # type: ignore[attr-defined]
+B = models.EcardBinding.__table__  # type: ignore[attr-defined]
+AUDIT = models.AuditEntry.__table__  # type: ignore[attr-defined]
+ACTOR = "terminal"
+
+
+class StoreRefused(RuntimeError):
+    """holder_db refused an operation (unknown holder, no such settlement, not enough balance...)."""
+
+
+def _entitlement(row: Any) -> Entitlement:
+    return Entitlement(row.entitlement_id, row.ssn, row.benefit, row.period, row.amount, row.bank_account)
+
+
+def _for_update(conn: Connection, stmt: Any) -> Any:
+    return stmt if store.is_sqlite(conn) else stmt.with_for_update()
+
+
+def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None) -> None:
+    conn.execute(insert(AUDIT).values(at=models.utcnow(), actor=ACTOR, action=action, subject=mask(ssn),
+                                      holder_id=holder_id, sensitive=False, detail=detail))
+
+
+def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, so racing creators of one row do not fail."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def _account(conn: Connection, kind: str, ref: str, holder_id: int | None) -> int:
+    """The ledger account's id, created (balance 0) if missing."""
+    found = conn.execute(_for_update(conn, select(A.c.id).where(A.c.kind == kind, A.c.ref == ref))).scalar()
+    if found is not None:
+        return found
+    conn.execute(_insert_new(conn, A, ("kind", "ref")).values(kind=kind, ref=ref, holder_id=holder_id, balance=0,
+                                                                     created_at=models.utcnow()))
+    return conn.execute(_for_update(conn, select(A.c.id).where(A.c.kind == kind, A.c.ref == ref))).scalar_one()
+
+
+def post(conn: Connection, account_id: int, amount: int, kind: str, key: str) -> bool:
+    """Move `amount` fen on an account and record the posting, in the caller's transaction. False (and nothing
+    done) if the key was posted before; StoreRefused if the balance would go negative."""
+    if conn.execute(select(P.c.id).where(P.c.idempotency_key == key)).first() is not None:
+        return False
+    changed = conn.execute(update(A).where(A.c.id == account_id, A.c.balance + amount >= 0)
+                           .values(balance=A.c.balance + amount))
+    if changed.rowcount != 1:
+        raise StoreRefused("the account balance would go negative")
+    balance = conn.execute(select(A.c.balance).where(A.c.id == account_id)).scalar_one()
+    conn.execute(insert(P).values(account_id=account_id, amount=amount, kind=kind, idempotency_key=key,
+                                  balance_after=balance, created_at=models.utcnow()))
+    return True
+
+
+class DbStore:
+    """The terminal's view of holder_db (implements payment.PaymentStore and settle.SettleStore)."""
+
+    def __init__(self, url: str | Engine | None = None) -> None:
+        self.engine = url if isinstance(url, Engine) else store.get_engine(url)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with store.write_connection(self.engine) as conn:
+            yield conn
+
+    # ---- payment ----
+
+    def due(self, period: str) -> list[Entitlement]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")))
+                                .order_by(E.c.entitlement_id)).all()
+        return [_entitlement(r) for r in rows]
+
+    def pending_for(self, ssn: str, up_to_period: str) -> list[Entitlement]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.ssn == ssn, E.c.period <= up_to_period,
+                                                E.c.status.in_(("due", "held"))).order_by(E.c.period)).all()
+        return [_entitlement(r) for r in rows]
+
+    def all_entitlements(self) -> list[Entitlement]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.status != "cancelled")).all()
+        return [_entitlement(r) for r in rows]
+
+    def paid_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        found: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                found |= set(conn.execute(select(P.c.idempotency_key).where(P.c.idempotency_key.in_(chunk))).scalars())
+        return found
+
+    def records(self, ssns: Iterable[str]) -> list[SharedRecord]:
+        wanted = list(set(ssns))
+        out: list[SharedRecord] = []
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(R.c.ssn, R.c.kind, R.c.date).where(R.c.ssn.in_(wanted[i:i + 500]))).all()
+                out += [SharedRecord(r.ssn, r.kind, r.date) for r in rows]
+        return out
+
+    def card_status(self, ssns: Iterable[str]) -> dict[str, str | None]:
+        """Per holder: "active" if any card is active, else the newest card's state, None without card/holder."""
+        wanted = list(set(ssns))
+        out: dict[str, str | None] = {s: None for s in wanted}
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(H.c.ssn, C.c.status, C.c.id).join(C, C.c.holder_id == H.c.id)
+                                    .where(H.c.ssn.in_(wanted[i:i + 500])).order_by(C.c.id)).all()
+                for r in rows:
+                    if out[r.ssn] != "active":
+                        out[r.ssn] = r.status
+        return out
+
+    def post(self, entitlement: Entitlement, bank_account: str) -> bool:
+        try:
+            with self._write() as conn:
+                holder_id = conn.execute(select(H.c.id).where(H.c.ssn == entitlement.ssn)).scalar()
+                account_id = _account(conn, "bank", bank_account, holder_id)
+                if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id):
+                    return False
+                conn.execute(update(E).where(E.c.entitlement_id == entitlement.entitlement_id).values(status="paid"))
+                _audit(conn, "benefit_paid", entitlement.ssn, entitlement.entitlement_id, holder_id)
+        except IntegrityError:
+            if self.paid_ids([entitlement.entitlement_id]):
+                return False  # a concurrent run posted the same key first; its transaction won, ours rolled back
+            raise
+        return True
+
+    def mark_held(self, ids: Iterable[str]) -> None:
+        wanted = list(ids)
+        with self._write() as conn:
+            for i in range(0, len(wanted), 500):
+                conn.execute(update(E).where(E.c.entitlement_id.in_(wanted[i:i + 500]), E.c.status == "due")
+                             .values(status="held"))
+
+    # ---- medical settlement ----
+
+    def _holder(self, conn: Connection, ssn: str) -> int:
+        holder_id = conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar()
+        if holder_id is None:
+            raise StoreRefused(f"no holder {mask(ssn)} in holder_db")
+        return holder_id
+
+    def _medical(self, conn: Connection, ssn: str, holder_id: int, year: int) -> Any:
+        row = conn.execute(_for_update(conn, select(M).where(M.c.holder_id == holder_id, M.c.year == year))).first()
+        if row is None:
+            account_id = _account(conn, "medical", f"medical:{ssn}", holder_id)
+            conn.execute(_insert_new(conn, M, ("holder_id", "year")).values(
+                holder_id=holder_id, year=year, deductible_used=0, fund_paid=0, account_id=account_id))
+            row = conn.execute(_for_update(conn, select(M).where(M.c.holder_id == holder_id, M.c.year == year))).one()
+        if row.account_id is None:
+            account_id = _account(conn, "medical", f"medical:{ssn}", holder_id)
+            conn.execute(update(M).where(M.c.id == row.id).values(account_id=account_id))
+            row = conn.execute(select(M).where(M.c.id == row.id)).one()
+        return row
+
+    def usage(self, ssn: str, year: int) -> Usage:
+        with self._read() as conn:
+            holder_id = conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar()
+            if holder_id is None:
+                raise StoreRefused(f"no holder {mask(ssn)} in holder_db")
+            row = conn.execute(select(M.c.deductible_used, M.c.fund_paid, A.c.balance)
+                               .join(A, A.c.id == M.c.account_id, isouter=True)
+                               .where(M.c.holder_id == holder_id, M.c.year == year)).first()
+            if row is None:
+                balance = conn.execute(select(A.c.balance).where(A.c.kind == "medical",
+                                                                 A.c.ref == f"medical:{ssn}")).scalar()
+                return Usage(balance or 0, 0, 0)
+            return Usage(row.balance or 0, row.deductible_used, row.fund_paid)
+
+    def credit_medical(self, ssn: str, amount: int, key: str) -> bool:
+        """Pay into a holder's medical personal account (e.g. the yearly allocation)."""
+        with self._write() as conn:
+            holder_id = self._holder(conn, ssn)
+            return post(conn, _account(conn, "medical", f"medical:{ssn}", holder_id), amount, "allocation", key)
+
+    @contextmanager
+    def settlement(self, ssn: str, year: int, compute: Callable[[Usage], Split], settlement_id: str,
+                   level: str) -> Iterator[Split]:
+        """One transaction: lock the holder's counters, compute the split from them, apply it and record the
+        settlement. The caller's block runs before the commit (the card write): if it raises, nothing is kept."""
+        with self._write() as conn:
+            holder_id = self._holder(conn, ssn)
+            med = self._medical(conn, ssn, holder_id, year)
+            balance = conn.execute(select(A.c.balance).where(A.c.id == med.account_id)).scalar_one()
+            result = compute(Usage(balance, med.deductible_used, med.fund_paid))
+            conn.execute(update(M).where(M.c.id == med.id).values(
+                deductible_used=M.c.deductible_used + result.deductible, fund_paid=M.c.fund_paid + result.fund))
+            if result.account:
+                post(conn, med.account_id, -result.account, "settlement", f"settlement:{settlement_id}")
+            conn.execute(insert(S).values(settlement_id=settlement_id, holder_id=holder_id, year=year, level=level,
+                                          status="settled", created_at=models.utcnow(), **result.as_dict()))
+            _audit(conn, "settlement", ssn, settlement_id, holder_id)
+            yield result
+
+    def refund(self, settlement_id: str) -> tuple[str, dict[str, int], str]:
+        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level)."""
+        with self._write() as conn:
+            s = conn.execute(_for_update(conn, select(S).where(S.c.settlement_id == settlement_id))).first()
+            if s is None:
+                raise StoreRefused(f"no settlement {settlement_id!r}")
+            if s.status != "settled":
+                raise StoreRefused(f"settlement {settlement_id!r} is {s.status}, only a settled one can be refunded")
+            ssn = conn.execute(select(H.c.ssn).where(H.c.id == s.holder_id)).scalar_one()
+            med = self._medical(conn, ssn, s.holder_id, s.year)
+            conn.execute(update(M).where(M.c.id == med.id).values(
+                deductible_used=func.max(M.c.deductible_used - s.deductible, 0) if store.is_sqlite(conn)
+                else func.greatest(M.c.deductible_used - s.deductible, 0),
+                fund_paid=func.max(M.c.fund_paid - s.fund, 0) if store.is_sqlite(conn)
+                else func.greatest(M.c.fund_paid - s.fund, 0)))
+            if s.account:
+                post(conn, med.account_id, s.account, "refund", f"refund:{settlement_id}")
+            conn.execute(update(S).where(S.c.id == s.id).values(status="refunded", refunded_at=models.utcnow()))
+            _audit(conn, "refund", ssn, settlement_id, s.holder_id)
+        split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
+                                            "account", "cash")}
+        return ssn, split, s.level
+
+    def settlements_of(self, ssn: str) -> dict[str, str]:
+        """settlement id -> status, for one holder."""
+        with self._read() as conn:
+            rows = conn.execute(select(S.c.settlement_id, S.c.status).join(H, H.c.id == S.c.holder_id)
+                                .where(H.c.ssn == ssn)).all()
+        return {r.settlement_id: r.status for r in rows}
+
+    def audit(self, action: str, ssn: str, detail: str) -> None:
+        with self._write() as conn:
+            _audit(conn, action, ssn, detail, conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar())
+
+    # ---- identity ----
+
+    def on_record(self, *, ssn: str | None = None, card_no: str | None = None,
+                  holder_id: int | None = None) -> dict[str, Any] | None:
+        """The holder (by ssn, card number or id) with the card that matters and the earliest death record."""
+        with self._read() as conn:
+            if holder_id is None and ssn is not None:
+                holder_id = conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar()
+            if holder_id is None and card_no is not None:
+                holder_id = conn.execute(select(C.c.holder_id).where(C.c.card_no == card_no)).scalar()
+            if holder_id is None:
+                return None
+            holder = conn.execute(select(H.c.ssn).where(H.c.id == holder_id)).one()
+            cards = conn.execute(select(C.c.card_no, C.c.card_id, C.c.status).where(C.c.holder_id == holder_id)
+                                 .order_by(C.c.id)).all()
+            death = conn.execute(select(func.min(R.c.date)).where(R.c.ssn == holder.ssn, R.c.kind == "death")).scalar()
+        chosen = next((c for c in cards if card_no and c.card_no == card_no), None) \
+            or next((c for c in reversed(cards) if c.status == "active"), None) or (cards[-1] if cards else None)
+        return {"ssn": holder.ssn, "card_no": chosen.card_no if chosen else None,
+                "card_id": chosen.card_id if chosen else None, "card_status": chosen.status if chosen else None,
+                "death_date": death}
+
+    def binding_holder(self, status_index: int) -> tuple[int, bool] | None:
+        """(holder id, revoked?) of the e-card binding that owns a status-list index."""
+        with self._read() as conn:
+            row = conn.execute(select(B.c.holder_id, B.c.revoked_at).where(B.c.status_index == status_index)).first()
+        return None if row is None else (row.holder_id, row.revoked_at is not None)
+

@@ -1,0 +1,143 @@
+"""Benefit payment end to end on holder_db through the CLI: imports with line-numbered rejects, a batch that holds
+back the deceased, the imprisoned, shared accounts, abnormal ages and inactive cards, pays the rest exactly once."""
+from __future__ import annotations
+
+import json
+import threading
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from cli import main
+from holder_db import models, store
+from terminal import payment
+from terminal.dbstore import DbStore
+from terminal.risk import Entitlement
+
+from .conftest import add_holder
+from .ids import ssn
+
+OK1, OK2 = ssn("19500101", "111"), ssn("19510101", "121")
+SHARE1, SHARE2 = ssn("19520202", "222"), ssn("19530303", "232")
+DEAD, JAILED, YOUNG, LOST = (ssn("19400404", "444"), ssn("19450505", "555"), ssn("19900606", "666"),
+                             ssn("19550707", "777"))
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+def setup_holders(url):
+    for n, who in enumerate([OK1, OK2, SHARE1, SHARE2, DEAD, JAILED, YOUNG]):
+        add_holder(url, who, card_no=f"A0000000{n}")
+    add_holder(url, LOST, card_no="A00000099", card_status="lost")
+
+
+ENTITLEMENTS = f"""entitlement_id,ssn,benefit,period,amount,bank_account
+E-OK1,{OK1},pension,2026-01,250000,6222000000000001
+E-OK2,{OK2},pension,2026-01,180050,6222000000000002
+E-SH1,{SHARE1},pension,2026-01,200000,6222000000009999
+E-SH2,{SHARE2},pension,2026-01,200000,6222000000009999
+E-DEAD,{DEAD},pension,2026-01,300000,6222000000000005
+E-JAIL,{JAILED},pension,2026-01,300000,6222000000000006
+E-YOUNG,{YOUNG},pension,2026-01,300000,6222000000000007
+E-LOST,{LOST},pension,2026-01,300000,6222000000000008
+E-FEB,{OK1},pension,2026-02,250000,6222000000000001
+E-BAD1,{OK1[:-1]}0,pension,2026-01,1,6222000000000001
+E-BAD2,{OK1},pension,2026-13,1,6222000000000001
+E-BAD3,{OK1},pension,2026-01,12.50,6222000000000001
+E-BAD4,{OK1},pension,2026-01,-5,6222000000000001
+E-BAD5,{OK1},pension,2026-01,5,62220000
+E-OK1,{OK1},pension,2026-01,250000,6222000000000001
+"""
+
+RECORDS = f"""ssn,kind,date
+{DEAD},death,20251120
+{JAILED},imprisonment,2024-03-01
+{OK2},activity,20260105
+{OK1},death,20990101
+{OK1},abducted,20200101
+{OK1[:-1]}0,death,20200101
+"""
+
+
+def test_batch_pays_once_and_holds_with_reasons(db_url, tmp_path):
+    setup_holders(db_url)
+    (tmp_path / "e.csv").write_text(ENTITLEMENTS, encoding="utf-8")
+    (tmp_path / "r.csv").write_text(RECORDS, encoding="utf-8")
+    imported = run("db", "import-entitlements", tmp_path / "e.csv", "--db", db_url, "--json")
+    assert imported.exit_code == 0, imported.output
+    data = json.loads(imported.output.splitlines()[-1])
+    assert data["imported"] == 9 and data["skipped"] == 1
+    assert [r["line"] for r in data["rejected"]] == [11, 12, 13, 14, 15]
+    reasons = {r["line"]: r["reason"] for r in data["rejected"]}
+    assert reasons[11].startswith("ssn:") and reasons[12].startswith("period:") and reasons[13].startswith("amount:")
+    assert reasons[15].startswith("bank_account:") and OK1 not in imported.output
+    again = json.loads(run("db", "import-entitlements", tmp_path / "e.csv", "--db", db_url, "--json")
+                       .output.splitlines()[-1])
+    assert again["imported"] == 0 and again["skipped"] == 10
+
+    records = json.loads(run("db", "import-records", tmp_path / "r.csv", "--db", db_url, "--json")
+                         .output.splitlines()[-1])
+    assert records["imported"] == 3 and [r["line"] for r in records["rejected"]] == [5, 6, 7]
+
+    first = run("terminal", "pay", "--period", "2026-01", "--db", db_url, "--receipts", tmp_path / "rc", "--json")
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.output.splitlines()[-1])
+    assert out["period"] == "2026-01"
+    assert out["paid"] == [{"entitlement_id": "E-OK1", "amount": 250000}, {"entitlement_id": "E-OK2", "amount": 180050}]
+    assert {h["entitlement_id"]: h["reasons"] for h in out["held"]} == {
+        "E-SH1": ["shared_account"], "E-SH2": ["shared_account"], "E-DEAD": ["deceased"], "E-JAIL": ["imprisoned"],
+        "E-YOUNG": ["abnormal_age"], "E-LOST": ["card_not_active"]}
+    assert out["skipped"] == [] and out["total_paid"] == 430050
+    assert sorted(p.name for p in (tmp_path / "rc").iterdir()) == [
+        "PAY-E-OK1.json", "PAY-E-OK1.txt", "PAY-E-OK2.json", "PAY-E-OK2.txt"]
+    receipt = (tmp_path / "rc" / "PAY-E-OK1.txt").read_text(encoding="utf-8")
+    assert OK1 not in receipt and "2500.00 元" in receipt
+
+    second = json.loads(run("terminal", "pay", "--period", "2026-01", "--db", db_url, "--json").output.splitlines()[-1])
+    assert second["paid"] == [] and second["total_paid"] == 0
+    assert second["skipped"] == [{"entitlement_id": "E-OK1", "reason": "already_paid"},
+                                 {"entitlement_id": "E-OK2", "reason": "already_paid"}]
+    assert len(second["held"]) == 6
+
+    with store.get_engine(db_url).connect() as conn:
+        balances = dict(conn.execute(select(models.Account.ref, models.Account.balance)
+                                     .where(models.Account.kind == "bank")).all())
+        postings = conn.execute(select(func.count()).select_from(models.Posting)).scalar_one()
+    assert balances == {"6222000000000001": 250000, "6222000000000002": 180050} and postings == 2
+
+
+def test_bad_period_and_missing_file(db_url, tmp_path):
+    bad = run("terminal", "pay", "--period", "2026-1", "--db", db_url, "--json")
+    assert bad.exit_code == 1 and "YYYY-MM" in json.loads(bad.output)["error"]
+    missing = run("db", "import-records", tmp_path / "nope.csv", "--db", db_url, "--json")
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+    (tmp_path / "wrong.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    header = run("db", "import-entitlements", tmp_path / "wrong.csv", "--db", db_url, "--json")
+    assert header.exit_code == 1 and "header must be" in header.output
+
+
+def test_concurrent_batches_never_pay_twice(db_url):
+    setup_holders(db_url)
+    store_ = DbStore(db_url)
+    ents = [Entitlement(f"C{i}", OK1, "pension", "2026-03", 100 + i, "6222000000000001") for i in range(40)]
+    decisions = [payment.Decision(e, "pay") for e in ents]
+    outcomes = []
+
+    def batch():
+        outcomes.append(payment.execute(DbStore(db_url), "2026-03", decisions))
+
+    threads = [threading.Thread(target=batch) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    paid = [p["entitlement_id"] for o in outcomes for p in o.paid]
+    assert sorted(paid) == sorted(e.entitlement_id for e in ents)
+    assert sum(len(o.skipped) for o in outcomes) == 80
+    assert store_.paid_ids(e.entitlement_id for e in ents) == {e.entitlement_id for e in ents}
+    with store.get_engine(db_url).connect() as conn:
+        balance = conn.execute(select(models.Account.balance).where(models.Account.ref == "6222000000000001")).scalar()
+    assert balance == sum(e.amount for e in ents)
