@@ -63,7 +63,9 @@ def sw_code(sw: int) -> int:
 def _send(card: Transmitter, apdu: bytes) -> tuple[bytes, int]:
     resp = card.transmit(apdu)
     data = b""
-    while len(resp) >= 2 and resp[-2] == 0x61:
+    for _ in range(256):  # a card looping on 61xx is broken, not a reason to hang
+        if len(resp) < 2 or resp[-2] != 0x61:
+            break
         data += resp[:-2]
         resp = card.transmit(b"\x00\xc0\x00\x00" + resp[-1:])
     if len(resp) < 2:
