@@ -1,0 +1,92 @@
+"""Bulk holder import: `holder_db.bulk` (CSV read, every row validated, batched INSERT ... ON CONFLICT DO NOTHING)
+against the floor of a raw sqlite3 `executemany` of the same rows from the same file into an identical table, in
+the same run (alternating, best of --repeat each, as the machine is shared). Goal: ours >= 0.5x raw.
+
+    .venv/bin/python bench/bench_import.py [--rows 100000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from holder_db import bulk, seed, store  # noqa: E402
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=bulk.HOLDER_IMPORT.header)
+        w.writeheader()
+        w.writerows(seed.holders(rows, seed=42))
+
+
+def ours(path: Path, csv_path: Path) -> tuple[float, int]:
+    engine = store.create_all(f"sqlite:///{path}")
+    t = time.perf_counter()
+    result = bulk.import_csv(engine, csv_path, bulk.HOLDER_IMPORT)
+    elapsed = time.perf_counter() - t
+    store.dispose(f"sqlite:///{path}")
+    assert not result.rejected, result.rejected[:3]
+    return elapsed, result.imported
+
+
+def raw(path: Path, csv_path: Path) -> tuple[float, int]:
+    """The same table (created from the same metadata), the same pragmas, a plain executemany of the file's rows."""
+    store.create_all(f"sqlite:///{path}")
+    store.dispose(f"sqlite:///{path}")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    sql = ("INSERT INTO holders (ssn, name, gender, nation, birth_date, birthplace, region, created_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    t = time.perf_counter()
+    with csv_path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        conn.execute("BEGIN")
+        cur = conn.executemany(sql, ((*row, now) for row in reader))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    count = conn.execute("SELECT count(*) FROM holders").fetchone()[0]
+    conn.close()
+    return elapsed, count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3, help="alternate the two this many times, keep each one's best")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    raw_s = ours_s = float("inf")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        csv_path = d / "holders.csv"
+        write_csv(csv_path, args.rows)
+        for i in range(args.repeat):
+            s, raw_n = raw(d / f"raw{i}.db", csv_path)
+            raw_s = min(raw_s, s)
+            s, ours_n = ours(d / f"ours{i}.db", csv_path)
+            ours_s = min(ours_s, s)
+    assert raw_n == ours_n == args.rows, (raw_n, ours_n)
+    figures = {"rows": args.rows, "ours_rows_per_s": round(ours_n / ours_s), "raw_rows_per_s": round(raw_n / raw_s),
+               "ratio": round((ours_n / ours_s) / (raw_n / raw_s), 3), "goal": 0.5}
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"rows                {args.rows}")
+        print(f"holder_db import    {figures['ours_rows_per_s']:>10} rows/s  (CSV read, validated, ON CONFLICT)")
+        print(f"raw executemany     {figures['raw_rows_per_s']:>10} rows/s  (CSV read, no checks)")
+        print(f"ratio               {figures['ratio']:>10}  (goal >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
