@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cardlib.idnumber import mask
 from ecard_server import jws, sdjwt, status_list, tokens
 from ecard_server.device import REQUEST_TYP, body_hash
-from ecard_server.keys import BadKeyError, KeySet, b64u, load_keyset, verify_key_from_jwk
+from ecard_server.keys import BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
 from ecard_server.ratelimit import RateLimiter, retry_after
 from ecard_server.store import EcardStore, StoreError
 from ecard_server.terminals import check_api_key, load_terminals
@@ -166,7 +166,8 @@ class _Caller:
     device_id: str
     holder_id: Any
     status_idx: int
-    alg: str
+    device_key: VerifyKey
+    jwk: dict[str, Any]
 
 
 @dataclass
@@ -251,7 +252,8 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         if binding is None or not binding.active:
             raise HTTPException(401, "device is not activated (or was deactivated)")
         try:
-            claims = jws.verify(proof, verify_key_from_jwk(binding.jwk), REQUEST_TYP)
+            device_key = verify_key_from_jwk(binding.jwk)
+            claims = jws.verify(proof, device_key, REQUEST_TYP)
         except (jws.JwsError, BadKeyError):
             raise HTTPException(401, "device proof does not verify") from None
         now = time.time()
@@ -265,7 +267,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         if not isinstance(jti, str) or len(jti) > 64 or state.seen_requests.seen(
                 f"{kid}:{jti}".encode(), int(iat) + REQUEST_MAX_AGE, now):
             raise HTTPException(401, "device proof was already used")
-        return _Caller(kid, binding.holder_id, binding.status_idx, binding.alg)
+        return _Caller(kid, binding.holder_id, binding.status_idx, device_key, binding.jwk)
 
     @app.get("/.well-known/jwks.json", tags=["keys"], summary="Issuer public keys (current and retired)")
     def jwks_endpoint() -> dict[str, Any]:
@@ -326,10 +328,15 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
             raise HTTPException(403, f"the card is {h.card_status}; no e-card codes are issued for it")
         return h
 
+    def _card_active(caller: _Caller) -> None:
+        status = state.store.card_status(caller.holder_id)
+        if status != "active":
+            raise HTTPException(403, f"the card is {status}; no e-card codes are issued for it")
+
     @app.post("/v1/token", tags=["qr"], response_model=QrToken,
               summary="Device: a fresh server-signed dynamic QR token (about a minute)")
     def token(req: TokenRequest, caller: _Caller = Depends(device_auth)) -> QrToken:
-        _usable(caller)
+        _card_active(caller)
         now = int(time.time())
         tok = tokens.issue_online(state.keyset.current, state.handle(caller.holder_id), caller.status_idx, now,
                                   req.ttl)
@@ -338,22 +345,20 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     @app.post("/v1/credentials/offline", tags=["qr"], response_model=OfflineCredential,
               summary="Device: issuer credential binding the device key, for QR codes made offline")
     def offline_credential(req: Empty, caller: _Caller = Depends(device_auth)) -> OfflineCredential:
-        _usable(caller)
-        binding = state.store.binding(caller.device_id)
+        _card_active(caller)
         now = int(time.time())
         cred = tokens.issue_credential(state.keyset.current, state.handle(caller.holder_id), caller.status_idx,
-                                       verify_key_from_jwk(binding.jwk), now, OFFLINE_CREDENTIAL_LIFETIME)
+                                       caller.device_key, now, OFFLINE_CREDENTIAL_LIFETIME)
         return OfflineCredential(credential=b64u(cred), expires_at=now + OFFLINE_CREDENTIAL_LIFETIME)
 
     @app.post("/v1/credentials/sd-jwt", tags=["credentials"], response_model=SdJwtCredential,
               summary="Device: SD-JWT credential with selectively disclosable holder claims")
     def sd_jwt_credential(req: Empty, caller: _Caller = Depends(device_auth)) -> SdJwtCredential:
         h = _usable(caller)
-        binding = state.store.binding(caller.device_id)
         now = int(time.time())
         claims = {"name": h.name, "id_number": h.ssn, "birth_date": h.birth_date, "gender": h.gender,
                   "insurance": h.insurance, "card_status": h.card_status}
-        cred = sdjwt.issue(claims, state.keyset.current, binding.jwk, caller.status_idx, state.status_uri, now,
+        cred = sdjwt.issue(claims, state.keyset.current, caller.jwk, caller.status_idx, state.status_uri, now,
                            SD_JWT_LIFETIME)
         return SdJwtCredential(sd_jwt=cred, expires_at=now + SD_JWT_LIFETIME)
 

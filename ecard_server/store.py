@@ -124,6 +124,16 @@ class EcardStore:
         except (OperationalError, ProgrammingError) as exc:
             raise self._guard(exc) from None
 
+    def card_status(self, holder_id: int) -> str:
+        """The status of the holder's current card, in one indexed query (the token endpoint's hot path)."""
+        t = Card.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.id, t.c.status).where(t.c.holder_id == holder_id)).all()
+        if not rows:
+            return "none"
+        active = [r for r in rows if r.status == ACTIVE_CARD]
+        return (active or sorted(rows, key=lambda r: r.id))[-1].status
+
     def holder_for_activation(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
         """The holder whose card a terminal has just read; only an active card may activate an e-card."""
         view = self.find_holder(ssn=ssn, card_no=card_no)
