@@ -318,6 +318,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     @app.get("/v1/me", tags=["holder"], response_model=Me, summary="Device: the holder's own record, masked")
     def me(caller: _Caller = Depends(device_auth)) -> Me:
         h = state.store.holder(caller.holder_id)
+        state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True)
         return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=mask(h.card_no) if len(h.card_no) > 10
                   else h.card_no[:2] + "*" * max(0, len(h.card_no) - 4) + h.card_no[-2:],
                   card_status=h.card_status, insurance=h.insurance)
@@ -360,6 +361,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
                   "insurance": h.insurance, "card_status": h.card_status}
         cred = sdjwt.issue(claims, state.keyset.current, caller.jwk, caller.status_idx, state.status_uri, now,
                            SD_JWT_LIFETIME)
+        state.store.audit(f"device:{caller.device_id}", "ecard.sd_jwt", caller.holder_id, sensitive=True)
         return SdJwtCredential(sd_jwt=cred, expires_at=now + SD_JWT_LIFETIME)
 
     def _loss(holder_id: Any, actor: str) -> LossReport:

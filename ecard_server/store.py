@@ -13,11 +13,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import select
 
 from cardlib.idnumber import mask
+from holder_db import audit
 from holder_db import store as db
-from holder_db.models import ActivationCode, AuditEntry, Card, EcardBinding, Enrolment, Holder, Revocation
+from holder_db.cards import transition
+from holder_db.models import ActivationCode, Card, EcardBinding, Enrolment, Holder, Revocation
 
 ACTIVE_CARD = "active"
-LOSABLE = ("issued", "active")
+LOSABLE = ("issued", "active")  # holder_db.cards.TRANSITIONS allows -> lost from these
 
 
 class StoreError(ValueError):
@@ -215,7 +217,7 @@ class EcardStore:
             if card is None:
                 raise StoreError("the holder has no card", 404)
             if card.status in LOSABLE:
-                _transition(s, card, "lost", actor, "reported lost")
+                transition(s, card, "lost", actor=actor[:120], reason="reported lost")
             elif card.status != "lost":
                 raise StoreError(f"a {card.status} card cannot be reported lost", 409)
             revoked = []
@@ -228,7 +230,7 @@ class EcardStore:
                 revoked.append(b.status_index)
             if not s.exec(select(Revocation).where(Revocation.subject == "card", Revocation.ref == card.card_no)).first():
                 s.add(Revocation(subject="card", ref=card.card_no, holder_id=holder_id, reason="lost", revoked_at=now))
-            s.add(AuditEntry(actor=actor[:120], action="card.loss", subject=mask(card.card_no), holder_id=holder_id))
+            audit.record(s, actor[:120], "card.loss", holder_id=holder_id, detail=f"card {mask(card.card_no)}")
             return LossResult(card.card_no, "lost", sorted(revoked))
 
     def revocation_version(self) -> int:
@@ -243,25 +245,10 @@ class EcardStore:
             top = conn.execute(select(func.max(b.c.status_index))).scalar()
         return revoked, (top + 1 if top is not None else 0)
 
-    def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "") -> None:
+    def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False) -> None:
         with self._session() as s:
-            s.add(AuditEntry(actor=actor[:120], action=action[:60], holder_id=holder_id, detail=detail[:500]))
+            audit.record(s, actor[:120], action[:60], holder_id=holder_id, detail=detail[:500], sensitive=sensitive)
 
 
 def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
-def _transition(s: Any, card: Card, to: str, actor: str, reason: str) -> None:
-    """Move a card through its lifecycle with holder_db's own rule when it has one."""
-    try:
-        from holder_db.cards import transition  # type: ignore[import-not-found]
-    except ImportError:
-        from holder_db.models import CardEvent
-
-        s.add(CardEvent(card_pk=card.id, from_status=card.status, to_status=to, actor=actor[:120], reason=reason))
-        card.status = to
-        card.status_at = _now()
-        s.add(card)
-        return
-    transition(s, card, to, actor=actor, reason=reason)
