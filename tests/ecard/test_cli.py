@@ -134,3 +134,28 @@ def test_issue_errors_are_one_line(srv, tmp_path):
     assert r.returncode == 1 and "keys new" in r.stderr and "Traceback" not in r.stderr
     r = run("qr", "issue", "--keys", str(srv.keys_dir), "--db", srv.db_url, "--ssn", "110101199001011237")
     assert r.returncode == 1 and "no holder" in r.stderr and "110101199001011237" not in r.stderr
+
+
+def test_sscard_serve_starts_the_server(srv, tmp_path):
+    from tests.ecard.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([SSCARD, "serve", "--db", srv.db_url, "--keys", str(srv.keys_dir), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("sscard serve did not answer")
+        assert r.status_code == 200 and r.json()["keys"]
+        assert httpx.get(f"http://127.0.0.1:{port}/status-list").text.count(".") == 2
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    r = run("serve", "--keys", str(tmp_path / "missing"), "--port", str(free_port()))
+    assert r.returncode != 0 and "keys new" in (r.stderr + r.stdout) and "Traceback" not in r.stderr

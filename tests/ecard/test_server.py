@@ -251,3 +251,30 @@ def test_http_smoke_without_content_type(live):
     with httpx.Client(base_url=live.url) as c:
         r = c.post("/v1/activate", content=b"code=1")
         assert 400 <= r.status_code < 500
+
+
+def test_loss_is_recorded_in_holder_db_and_audit_never_holds_an_id_number(live):
+    from sqlmodel import select
+
+    from holder_db import store as db
+    from holder_db.models import AuditEntry, Card, CardEvent, Revocation
+
+    h = holder(live)
+    with live.client() as c:
+        dev = activate(live, c, h)
+        dev.request(c, "GET", "/v1/me")
+        r = c.post("/v1/cards/loss", json={"card_no": h.card_no}, headers={"X-Terminal-Key": live.terminal_key})
+        assert r.status_code == 200 and h.card_no not in r.text
+        again = c.post("/v1/cards/loss", json={"ssn": h.ssn}, headers={"X-Terminal-Key": live.terminal_key})
+        assert again.status_code == 200 and again.json()["revoked_indices"] == []
+    with db.session(live.db_url) as s:
+        card = s.exec(select(Card).where(Card.card_no == h.card_no)).one()
+        events = s.exec(select(CardEvent).where(CardEvent.card_pk == card.id)).all()
+        assert card.status == "lost" and [(e.from_status, e.to_status) for e in events] == [("active", "lost")]
+        revs = s.exec(select(Revocation).where(Revocation.holder_id == card.holder_id)).all()
+        assert {r.subject for r in revs} == {"card", "ecard"}
+        rows = s.exec(select(AuditEntry).where(AuditEntry.holder_id == card.holder_id)).all()
+        actions = {a.action for a in rows}
+        assert {"ecard.activation_code", "ecard.activate", "ecard.me", "card.loss"} <= actions
+        assert all(h.ssn not in f"{a.subject}{a.detail}{a.actor}" for a in rows)
+        assert any(a.sensitive for a in rows if a.action == "ecard.me")
