@@ -42,6 +42,12 @@ COMMANDS: dict[str, Any] = {
         "verify": "ecard_server.cli:qr_verify",
         "show": "ecard_server.cli:qr_show",
     },
+    "ecard": {
+        "activation-code": "ecard_server.device_cli:activation_code",
+        "activate": "ecard_server.device_cli:activate",
+        "code": "ecard_server.device_cli:code",
+        "loss": "ecard_server.device_cli:loss",
+    },
     "personalize": "terminal.personalize:personalize_command",
     "terminal": {
         "identify": "terminal.cli:identify",
@@ -52,6 +58,10 @@ COMMANDS: dict[str, Any] = {
         "kiosk": "terminal.cli:kiosk",
     },
     "db": {
+        "init": "holder_db.cli:db_init",
+        "import": "holder_db.cli:db_import",
+        "seed": "holder_db.cli:db_seed",
+        "show": "holder_db.cli:db_show",
         "import-entitlements": "terminal.cli:import_entitlements",
         "import-records": "terminal.cli:import_records",
     },

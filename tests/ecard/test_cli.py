@@ -159,3 +159,35 @@ def test_sscard_serve_starts_the_server(srv, tmp_path):
         proc.wait(timeout=10)
     r = run("serve", "--keys", str(tmp_path / "missing"), "--port", str(free_port()))
     assert r.returncode != 0 and "keys new" in (r.stderr + r.stdout) and "Traceback" not in r.stderr
+
+
+def test_the_whole_flow_from_a_shell(srv, tmp_path):
+    """Terminal code -> device activation -> online and offline codes -> offline verification -> the holder reports
+    the card lost -> the same codes are refused. Only `sscard` commands and the server's two public files."""
+    h = srv.holders[5]
+    r = run("ecard", "activation-code", "--server", srv.url, "--terminal-key", srv.terminal_key, "--ssn", h.ssn,
+            "--json")
+    assert r.returncode == 0, r.stderr
+    code = json.loads(r.stdout)["code"]
+    device = tmp_path / "phone.json"
+    r = run("ecard", "activate", code, "--server", srv.url, "--device", str(device), "--alg", "SM2")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(device).st_mode) == 0o600
+    assert run("ecard", "activate", code, "--server", srv.url, "--device", str(tmp_path / "p2.json")).returncode == 1
+    online = run("ecard", "code", "--device", str(device)).stdout.strip()
+    offline = run("ecard", "code", "--device", str(device), "--offline", "--png", str(tmp_path / "c.png")).stdout.strip()
+    assert [d.data.decode() for d in pyzbar.decode(Image.open(tmp_path / "c.png"))] == [offline]
+    jwks, status = tmp_path / "jwks.json", tmp_path / "status.jwt"
+    jwks.write_text(httpx.get(srv.url + "/.well-known/jwks.json").text)
+    status.write_text(httpx.get(srv.url + "/status-list").text)
+    for tok in (online, offline):
+        r = run("qr", "verify", tok, "--jwks", str(jwks), "--status-list", str(status))
+        assert r.returncode == 0, r.stdout
+    r = run("ecard", "loss", "--device", str(device))
+    assert r.returncode == 0 and "lost" in r.stdout
+    status.write_text(httpx.get(srv.url + "/status-list").text)
+    for tok in (online, offline):
+        r = run("qr", "verify", tok, "--jwks", str(jwks), "--status-list", str(status))
+        assert r.returncode == 1 and "revoked" in r.stdout
+    r = run("ecard", "code", "--device", str(device))
+    assert r.returncode == 1 and "401" in r.stderr

@@ -1,0 +1,155 @@
+"""`sscard ecard ...`: the holder's phone and the counter terminal from a shell, so the whole e-card flow can be
+walked without an app: a terminal asks for an activation code, a device file is activated, codes are shown online
+or made offline, the holder reports the card lost."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from ecard_server.cli import _emit, _one_line
+
+
+def _fail(r: httpx.Response) -> None:
+    try:
+        detail = r.json().get("detail")
+    except ValueError:
+        detail = r.text
+    raise click.ClickException(f"server answered {r.status_code}: {_one_line(str(detail))}")
+
+
+def _client(server: str) -> httpx.Client:
+    return httpx.Client(base_url=server.rstrip("/"), timeout=15)
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+
+
+def _load(path: str) -> tuple[Any, dict[str, Any]]:
+    from ecard_server.device import Device
+    from ecard_server.keys import BadKeyError, b64u_decode, signing_key_from_pem
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        dev = Device(signing_key_from_pem(data["key_pem"].encode(), data["alg"]))
+        dev.credential = b64u_decode(data.get("credential", "")) if data.get("credential") else b""
+    except (OSError, ValueError, KeyError, TypeError, BadKeyError) as exc:
+        raise click.ClickException(f"{path} is not a device file from `sscard ecard activate` "
+                                   f"({exc.__class__.__name__})") from None
+    return dev, data
+
+
+server_option = click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="E-card server.")
+
+
+@click.command("activation-code")
+@server_option
+@click.option("--terminal-key", envvar="SSCARD_TERMINAL_KEY", required=True, help="From `sscard keys terminal`.")
+@click.option("--ssn", help="SSN read from the card.")
+@click.option("--card-no", help="Card number read from the card.")
+@click.option("--json", "as_json", is_flag=True)
+def activation_code(server: str, terminal_key: str, ssn: str | None, card_no: str | None, as_json: bool) -> None:
+    """Counter terminal: after reading the card and checking the PIN, get a one-time activation code."""
+    if bool(ssn) == bool(card_no):
+        raise click.UsageError("give either --ssn or --card-no")
+    body = {"ssn": ssn} if ssn else {"card_no": card_no}
+    try:
+        with _client(server) as c:
+            r = c.post("/v1/activation-codes", json=body, headers={"X-Terminal-Key": terminal_key})
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
+    if r.status_code != 201:
+        _fail(r)
+    out = r.json()
+    _emit(as_json, out, f"activation code {out['code']} (valid for {int(out['expires_at'] - time.time())} s)")
+
+
+@click.command("activate")
+@click.argument("code")
+@server_option
+@click.option("--device", "device_file", required=True, type=click.Path(dir_okay=False),
+              help="Device file to create (holds the device's private key, mode 0600).")
+@click.option("--alg", type=click.Choice(["EdDSA", "ES256", "SM2"]), default="EdDSA", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) -> None:
+    """Holder's device: bind a new device key with an activation code, and fetch the offline credential."""
+    from ecard_server.device import Device
+    from ecard_server.keys import generate
+
+    path = Path(device_file)
+    if path.exists():
+        raise click.ClickException(f"{path} exists; a device file is made once per activation")
+    dev = Device(generate(alg))
+    try:
+        with _client(server) as c:
+            r = c.post("/v1/activate", json={"code": code.strip().upper(), "device_jwk": dev.jwk()})
+            if r.status_code != 201:
+                _fail(r)
+            info = r.json()
+            cred = dev.request(c, "POST", "/v1/credentials/offline", {})
+            if cred.status_code != 200:
+                _fail(cred)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
+    _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info["holder"],
+                 "key_pem": dev.key.pem().decode(), "credential": cred.json()["credential"],
+                 "credential_expires_at": cred.json()["expires_at"]})
+    _emit(as_json, {"device_id": dev.device_id, "holder": info["holder"], "device_file": str(path)},
+          f"e-card activated on device {dev.device_id}; device file {path} (keep it private)")
+
+
+@click.command("code")
+@click.option("--device", "device_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--offline", is_flag=True, help="Make the code on the device, with no network.")
+@click.option("--ttl", type=click.IntRange(10, 300), default=60, show_default=True)
+@click.option("--png", "png_file", type=click.Path(dir_okay=False), help="Also write the QR as a PNG.")
+@click.option("--show", is_flag=True, help="Also draw the QR in the terminal.")
+@click.option("--json", "as_json", is_flag=True)
+def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: bool, as_json: bool) -> None:
+    """Holder's device: a dynamic QR code, from the server (default) or made offline under the credential."""
+    from terminal import qr_render
+
+    dev, data = _load(device_file)
+    if offline:
+        try:
+            token = dev.offline_code(ttl=ttl)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        try:
+            with _client(data.get("server", "")) as c:
+                r = dev.request(c, "POST", "/v1/token", {"ttl": ttl})
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__}); try --offline") from None
+        if r.status_code != 200:
+            _fail(r)
+        token = r.json()["token"]
+    if png_file:
+        Path(png_file).write_bytes(qr_render.png(token, 6))
+    if show and not as_json:
+        click.echo(qr_render.terminal(token))
+    _emit(as_json, {"token": token, "chars": len(token), "offline": offline}, token)
+
+
+@click.command("loss")
+@click.option("--device", "device_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def loss(device_file: str, as_json: bool) -> None:
+    """Holder's device: report the card lost; every e-card code of it stops verifying."""
+    dev, data = _load(device_file)
+    try:
+        with _client(data.get("server", "")) as c:
+            r = dev.request(c, "POST", "/v1/me/loss", {})
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__})") from None
+    if r.status_code != 200:
+        _fail(r)
+    _emit(as_json, r.json(), f"card {r.json()['card_no_masked']} is now {r.json()['card_status']}")
