@@ -106,7 +106,7 @@ def read_csv(source: str | Path | io.TextIOBase, header: Sequence[str]) -> Itera
             except csv.Error as exc:
                 if reader.line_num == last:
                     raise ImportFileError(f"line {last + 1}: {exc}") from None
-                yield last + 1, {"__error__": f"not readable as CSV ({exc})"}
+                yield last + 1, {"__error__": f"row: not readable as CSV ({exc})"}
                 last = reader.line_num
                 continue
             line = last + 1
@@ -114,10 +114,10 @@ def read_csv(source: str | Path | io.TextIOBase, header: Sequence[str]) -> Itera
             if not cells:
                 continue
             if not _is_text(cells):
-                yield line, {"__error__": "the line is not UTF-8 text"}
+                yield line, {"__error__": "row: the line is not UTF-8 text"}
                 continue
             if len(cells) != width:
-                yield line, {"__error__": f"row has {len(cells)} fields, the header has {width}"}
+                yield line, {"__error__": f"row: has {len(cells)} fields, the header has {width}"}
                 continue
             yield line, dict(zip(names, cells))
     finally:

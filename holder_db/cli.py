@@ -1,0 +1,125 @@
+"""`sscard db init|import|seed|show`: thin edges over holder_db's store, import machinery and queries."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from contextlib import contextmanager
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from holder_db import bulk, migrate, queries, store
+
+db_option = click.option("--db", "db_url", envvar=store.ENV, default=None,
+                         help="Database URL (default: $SSCARD_DB, else the SQLite file var/sscard.db).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _emit(as_json: bool, payload: Any, text: str) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False) if as_json else text)
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Database trouble becomes a one-line error naming the problem, without the SQL or its parameters."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0]
+        raise click.ClickException(f"database error: {reason}") from None
+
+
+def _ready(db_url: str | None) -> str:
+    """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
+    url = store.resolve_url(db_url)
+    with _database_errors():
+        if migrate.current(url) != migrate.head():
+            migrate.upgrade(url)
+    return url
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    with click.progressbar(length=total or 0, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+@click.command("init")
+@db_option
+@json_option
+def db_init(db_url: str | None, as_json: bool) -> None:
+    """Create the database, or migrate it to the newest schema."""
+    url = store.resolve_url(db_url)
+    with _database_errors():
+        before = migrate.current(url)
+        after = migrate.upgrade(url)
+    engine = store.get_engine(url)
+    payload = {"database": engine.url.render_as_string(hide_password=True), "from": before, "revision": after}
+    _emit(as_json, payload, f"{payload['database']}: schema at revision {after}"
+                            + (f" (was {before})" if before and before != after else ""))
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1, 0)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+@json_option
+def db_import(file: Path, db_url: str | None, as_json: bool) -> None:
+    """Import holders from a UTF-8 CSV with the header ssn,name,gender,nation,birth_date,birthplace,region.
+
+    Every row is checked; bad rows are reported with their line number and reason while good rows go in; rows
+    already present (or repeated in the file) are skipped, so importing a file again adds nothing."""
+    url = _ready(db_url)
+    try:
+        with _database_errors(), _progress(_count_lines(file), "importing holders") as tick:
+            result = bulk.import_csv(store.get_engine(url), file, bulk.HOLDER_IMPORT, progress=tick)
+    except bulk.ImportFileError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    summary = result.as_dict()
+    lines = [f"imported {result.imported}, skipped {result.skipped}, rejected {len(result.rejected)}"]
+    lines += [f"  line {r.line}: {r.reason}" for r in result.rejected]
+    _emit(as_json, summary, "\n".join(lines))
+
+
+@click.command("seed")
+@click.option("--holders", "count", type=click.IntRange(min=0), required=True, help="How many holders to add.")
+@click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="Same seed, same holders.")
+@db_option
+@json_option
+def db_seed(count: int, seed_value: int, db_url: str | None, as_json: bool) -> None:
+    """Add synthetic, valid holders (real region codes, correct check digits, plausible names)."""
+    from holder_db import seed
+
+    url = _ready(db_url)
+    with _database_errors(), _progress(count, "seeding holders") as tick:
+        result = seed.seed(store.get_engine(url), count, seed_value, progress=tick)
+    payload = {"holders": count, "seed": seed_value, "imported": result.imported, "skipped": result.skipped}
+    _emit(as_json, payload, f"added {result.imported} holders ({result.skipped} were already there)")
+
+
+@click.command("show")
+@click.argument("ssn")
+@click.option("--actor", default="cli", show_default=True, help="Who is reading, for the audit trail.")
+@db_option
+@json_option
+def db_show(ssn: str, actor: str, db_url: str | None, as_json: bool) -> None:
+    """Show a holder (ID number masked) with their cards and enrolments. The read is audited."""
+    url = _ready(db_url)
+    with _database_errors(), store.session(url) as s:
+        view = queries.holder_view(s, ssn, actor=actor)
+    if view is None:
+        raise click.ClickException("no holder with that ID number")
+    text = [f"{k:<11}{view[k]}" for k in ("ssn", "name", "gender", "nation", "birth_date", "birthplace", "region")]
+    cards = [f"  {c['card_no']}  {c['status']:<10} issued {c['issued_on'] or '-'}  expires {c['expires_on'] or '-'}"
+             for c in view["cards"]]
+    enrolments = [f"  {e['insurance']:<13} {e['status']:<10} {e['region']}  from {e['start_date']}"
+                  + (f" to {e['end_date']}" if e["end_date"] else "") for e in view["enrolments"]]
+    text += ["cards:"] + (cards or ["  (none)"]) + ["enrolments:"] + (enrolments or ["  (none)"])
+    _emit(as_json, view, "\n".join(text))

@@ -1,0 +1,125 @@
+"""Read questions the other parts ask of holder_db: who is this (by ID number, card number or card id), what state
+is the card in, what does the holder's medical account hold. Reads of personal data by a person or terminal are
+audited by the caller with `holder_db.audit.sensitive_read`; `holder_view` does it itself when given an actor."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cardlib.idnumber import mask
+from holder_db import audit
+from holder_db.models import Account, BankAccount, Card, Enrolment, Holder, MedicalAccount, SharedRecord
+
+
+def holder_by_ssn(session: Session, ssn: str) -> Holder | None:
+    return session.scalars(select(Holder).where(Holder.ssn == ssn.strip().upper())).first()
+
+
+def holder_by_card_no(session: Session, card_no: str) -> Holder | None:
+    stmt = select(Holder).join(Card, Card.holder_id == Holder.id).where(Card.card_no == card_no)
+    return session.scalars(stmt).first()
+
+
+def holder_by_card_id(session: Session, card_id: str) -> Holder | None:
+    stmt = select(Holder).join(Card, Card.holder_id == Holder.id).where(Card.card_id == card_id.upper())
+    return session.scalars(stmt).first()
+
+
+def card_by_no(session: Session, card_no: str) -> Card | None:
+    return session.scalars(select(Card).where(Card.card_no == card_no)).first()
+
+
+def card_by_id(session: Session, card_id: str) -> Card | None:
+    return session.scalars(select(Card).where(Card.card_id == card_id.upper())).first()
+
+
+def card_status(session: Session, card_no: str) -> str | None:
+    """The status of the card with this number, or None when there is no such card."""
+    return session.scalars(select(Card.status).where(Card.card_no == card_no)).first()
+
+
+def cards_of(session: Session, holder_id: int) -> list[Card]:
+    return list(session.scalars(select(Card).where(Card.holder_id == holder_id).order_by(Card.id)))
+
+
+def current_card(session: Session, holder_id: int) -> Card | None:
+    """The holder's newest card that is not replaced or cancelled (the one a terminal should see)."""
+    stmt = (select(Card).where(Card.holder_id == holder_id, Card.status.not_in(("replaced", "cancelled")))  # type: ignore[attr-defined]
+            .order_by(Card.id.desc()))  # type: ignore[union-attr]
+    return session.scalars(stmt).first()
+
+
+def card_status_by_ssn(session: Session, ssns: list[str]) -> dict[str, str | None]:
+    """For each ID number, the status of the holder's current card (None: no holder or no card)."""
+    out: dict[str, str | None] = {s: None for s in ssns}
+    if not ssns:
+        return out
+    stmt = (select(Holder.ssn, Card.status).join(Card, Card.holder_id == Holder.id)
+            .where(Holder.ssn.in_(ssns)).order_by(Card.id))  # type: ignore[attr-defined]
+    for ssn, status in session.execute(stmt):
+        if status not in ("replaced", "cancelled") or out[ssn] is None:
+            out[ssn] = status
+    return out
+
+
+def enrolments_of(session: Session, holder_id: int) -> list[Enrolment]:
+    return list(session.scalars(select(Enrolment).where(Enrolment.holder_id == holder_id).order_by(Enrolment.id)))
+
+
+def bank_accounts_of(session: Session, holder_id: int) -> list[BankAccount]:
+    return list(session.scalars(select(BankAccount).where(BankAccount.holder_id == holder_id)
+                                .order_by(BankAccount.id)))
+
+
+def shared_records(session: Session, ssns: list[str]) -> list[SharedRecord]:
+    if not ssns:
+        return []
+    return list(session.scalars(select(SharedRecord).where(SharedRecord.ssn.in_(ssns))  # type: ignore[attr-defined]
+                                .order_by(SharedRecord.date)))
+
+
+def death_date(session: Session, ssn: str) -> dt.date | None:
+    stmt = select(SharedRecord.date).where(SharedRecord.ssn == ssn, SharedRecord.kind == "death")
+    return session.scalars(stmt.order_by(SharedRecord.date)).first()
+
+
+def medical_usage(session: Session, holder_id: int, year: int) -> dict[str, int]:
+    """This year's counters and the personal account balance, in fen (zeros when nothing is on record)."""
+    row = session.scalars(select(MedicalAccount).where(MedicalAccount.holder_id == holder_id,
+                                                       MedicalAccount.year == year)).first()
+    balance = 0
+    account = session.scalars(select(Account).where(Account.kind == "medical", Account.holder_id == holder_id)).first()
+    if account is not None:
+        balance = account.balance
+    return {"year": year, "balance": balance, "deductible_used": row.deductible_used if row else 0,
+            "fund_paid": row.fund_paid if row else 0}
+
+
+def holder_view(session: Session, ssn: str, *, actor: str | None = None) -> dict[str, Any] | None:
+    """The holder with cards and enrolments, ID number masked, ready to print or serialise; when `actor` is given
+    the read is audited as sensitive."""
+    holder = holder_by_ssn(session, ssn)
+    if holder is None:
+        return None
+    if actor is not None:
+        audit.sensitive_read(session, actor, "holder.show", ssn=holder.ssn, holder_id=holder.id)
+    return {
+        "ssn": mask(holder.ssn),
+        "name": holder.name,
+        "gender": holder.gender,
+        "nation": holder.nation,
+        "birth_date": holder.birth_date.isoformat(),
+        "birthplace": holder.birthplace,
+        "region": holder.region,
+        "cards": [{"card_no": c.card_no, "card_id": c.card_id, "status": c.status, "region": c.region,
+                   "issued_on": c.issued_on.isoformat() if c.issued_on else None,
+                   "expires_on": c.expires_on.isoformat() if c.expires_on else None}
+                  for c in cards_of(session, holder.id)],  # type: ignore[arg-type]
+        "enrolments": [{"insurance": e.insurance, "region": e.region, "status": e.status,
+                        "start_date": e.start_date.isoformat(),
+                        "end_date": e.end_date.isoformat() if e.end_date else None}
+                       for e in enrolments_of(session, holder.id)],  # type: ignore[arg-type]
+    }
