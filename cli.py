@@ -43,6 +43,7 @@ COMMANDS: dict[str, Any] = {
         "show": "ecard_server.cli:qr_show",
     },
     "ecard": {
+        "sample": "ecard_server.device_cli:sample",
         "activation-code": "ecard_server.device_cli:activation_code",
         "activate": "ecard_server.device_cli:activate",
         "code": "ecard_server.device_cli:code",

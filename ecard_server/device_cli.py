@@ -47,6 +47,23 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
     return dev, data
 
 
+@click.command("sample")
+@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Which synthetic holder (same seed, same one).")
+@click.option("--json", "as_json", is_flag=True)
+def sample(db_url: str | None, seed: int, as_json: bool) -> None:
+    """Add a synthetic sample holder with an active card (for demos); prints the card number to use."""
+    from cardlib.idnumber import mask
+    from ecard_server.store import EcardStore, StoreError
+
+    try:
+        h = EcardStore(db_url).add_sample_holder(seed)
+    except StoreError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    _emit(as_json, {"card_no": h.card_no, "card_status": h.card_status, "holder": mask(h.ssn), "name": h.name},
+          f"sample holder {h.name} ({mask(h.ssn)}), card {h.card_no} ({h.card_status})")
+
+
 server_option = click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="E-card server.")
 
 

@@ -145,6 +145,30 @@ class EcardStore:
             raise StoreError(f"the card is {view.card_status}; an e-card needs an active card", 409)
         return view
 
+    def add_sample_holder(self, seed: int) -> HolderView:
+        """A synthetic holder (holder_db.seed) with an active card and two enrolments, for demos."""
+        import secrets
+
+        from holder_db.models import Holder as H
+        from holder_db.seed import holders
+
+        db.create_all(self.engine)
+        row = next(holders(1, seed))
+        with self._session() as s:
+            existing = s.exec(select(H).where(H.ssn == row["ssn"])).first()
+            if existing is None:
+                b = row["birth_date"]
+                existing = H(**{**row, "birth_date": dt.date(int(b[:4]), int(b[4:6]), int(b[6:]))})
+                s.add(existing)
+                s.flush()
+                s.add(Card(holder_id=existing.id, card_no=f"E{secrets.randbelow(10**8):08d}", region=row["region"],
+                           status=ACTIVE_CARD, issued_on=dt.date.today()))
+                for kind in ("medical", "pension"):
+                    s.add(Enrolment(holder_id=existing.id, insurance=kind, region=row["region"], status="active",
+                                    start_date=dt.date.today()))
+                audit.record(s, "sscard ecard sample", "holder.sample", ssn=row["ssn"], holder_id=existing.id)
+            return self._view(s, existing)
+
     # ---- activation codes -------------------------------------------------------------------------------------
 
     def add_activation_code(self, holder_id: int, code: str, expires: dt.datetime) -> None:

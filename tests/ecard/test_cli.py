@@ -191,3 +191,15 @@ def test_the_whole_flow_from_a_shell(srv, tmp_path):
         assert r.returncode == 1 and "revoked" in r.stdout
     r = run("ecard", "code", "--device", str(device))
     assert r.returncode == 1 and "401" in r.stderr
+
+
+def test_sample_holder_for_demos(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    first = run("ecard", "sample", "--db", url, "--json")
+    assert first.returncode == 0, first.stderr
+    again = json.loads(run("ecard", "sample", "--db", url, "--json").stdout)
+    info = json.loads(first.stdout)
+    assert info == again and info["card_status"] == "active" and "*" in info["holder"]
+    from ecard_server.store import EcardStore
+
+    assert EcardStore(url).holder_for_activation(card_no=info["card_no"]).card_status == "active"
