@@ -1,0 +1,79 @@
+"""Engines and migrations on both SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import SQLModel
+
+from holder_db import migrate, store
+
+
+def test_init_creates_every_table_and_is_repeatable(empty_db_url: str) -> None:
+    assert migrate.current(empty_db_url) is None
+    assert store.init(empty_db_url) == migrate.head()
+    assert store.init(empty_db_url) == migrate.head()
+    tables = set(inspect(store.get_engine(empty_db_url)).get_table_names())
+    assert set(SQLModel.metadata.tables) <= tables
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    with store.get_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
+
+
+@pytest.mark.parametrize("table, statement", [
+    ("postings", "UPDATE postings SET amount = amount + 1"),
+    ("postings", "DELETE FROM postings"),
+    ("audit", "UPDATE audit SET actor = 'someone else'"),
+    ("audit", "DELETE FROM audit"),
+])
+def test_append_only_tables_refuse_update_and_delete(db_url: str, table: str, statement: str) -> None:
+    from holder_db import audit, ledger
+
+    engine = store.get_engine(db_url)
+    account = ledger.open_account(engine, "fund", "pool")
+    ledger.post(engine, account, 500, "deposit", "k-1")
+    with engine.begin() as conn:
+        audit.record(conn, "tester", "probe")
+    with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1
+
+
+def test_database_refuses_a_negative_balance(db_url: str) -> None:
+    engine = store.get_engine(db_url)
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO accounts (kind, ref, balance) VALUES ('fund', 'x', -1)"))
+
+
+def test_sqlite_pragmas(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with store.get_engine(url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == store.BUSY_TIMEOUT_MS
+    store.dispose(url)
+
+
+@pytest.mark.parametrize("given, env, expected", [
+    (None, None, "sqlite:///var/sscard.db"),
+    (None, "sqlite:////srv/x.db", "sqlite:////srv/x.db"),
+    ("sqlite:///a.db", "sqlite:////srv/x.db", "sqlite:///a.db"),
+    ("data/h.db", None, "sqlite:///data/h.db"),
+    ("postgresql://u@h/db", None, "postgresql+psycopg://u@h/db"),
+    ("postgres://u@h/db", None, "postgresql+psycopg://u@h/db"),
+    ("postgresql+psycopg://u@h/db", None, "postgresql+psycopg://u@h/db"),
+])
+def test_resolve_url(monkeypatch: pytest.MonkeyPatch, given, env, expected) -> None:  # type: ignore[no-untyped-def]
+    if env is None:
+        monkeypatch.delenv(store.ENV, raising=False)
+    else:
+        monkeypatch.setenv(store.ENV, env)
+    assert store.resolve_url(given) == expected
