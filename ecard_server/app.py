@@ -41,6 +41,7 @@ SD_JWT_LIFETIME = 30 * 86400
 REQUEST_MAX_AGE = 60
 LOGIN_TTL = 120
 STATUS_LIST_TTL = 3600
+STATUS_HEADROOM = 16_384
 LOGIN_PREFIX = "SSCL1:"
 
 SSN = Annotated[str, Field(min_length=18, max_length=18, pattern=r"^[0-9]{17}[0-9X]$")]
@@ -184,7 +185,7 @@ class State:
     logins: dict[str, _Login] = field(default_factory=dict)
     seen_requests: ReplayCache = field(default_factory=ReplayCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    status_cache: tuple[int, str, float] = (-1, "", 0.0)
+    status_cache: tuple[Any, str, float] = (None, "", 0.0)
 
     def handle(self, holder_id: Any) -> bytes:
         return tokens.pseudonym(self.keyset.pseudonym_secret, f"holder:{holder_id}")
@@ -280,7 +281,9 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         cached_version, jwt_text, made = state.status_cache
         if cached_version != version or time.time() - made > STATUS_LIST_TTL / 2:
             revoked, size = state.store.revoked_indices()
-            jwt_text = status_list.sign(revoked, max(size, 8), state.keyset.current, state.status_uri,
+            # headroom past the last index handed out, so a gate's cached list still covers bindings made since,
+            # and a list large enough that one card's bit hides among many (herd privacy)
+            jwt_text = status_list.sign(revoked, size + STATUS_HEADROOM, state.keyset.current, state.status_uri,
                                         ttl=STATUS_LIST_TTL)
             state.status_cache = (version, jwt_text, time.time())
         return PlainTextResponse(jwt_text, media_type="application/statuslist+jwt",
@@ -366,7 +369,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
 
     def _loss(holder_id: Any, actor: str) -> LossReport:
         result = state.store.report_loss(holder_id, actor)
-        state.status_cache = (-1, "", 0.0)
+        state.status_cache = (None, "", 0.0)
         card = result.card_no
         return LossReport(card_no_masked=card[:2] + "*" * max(0, len(card) - 4) + card[-2:],
                           card_status=result.card_status, revoked_indices=result.revoked)

@@ -257,10 +257,13 @@ class EcardStore:
             audit.record(s, actor[:120], "card.loss", holder_id=holder_id, detail=f"card {mask(card.card_no)}")
             return LossResult(card.card_no, "lost", sorted(revoked))
 
-    def revocation_version(self) -> int:
-        t = Revocation.__table__
+    def revocation_version(self) -> tuple[int, int]:
+        """Changes whenever the status list would: a revocation added or a status index handed out."""
+        r, b = Revocation.__table__, EcardBinding.__table__
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count(t.c.id))).scalar() or 0)
+            revoked = conn.execute(select(func.count(r.c.id))).scalar() or 0
+            top = conn.execute(select(func.max(b.c.status_index))).scalar()
+        return int(revoked), -1 if top is None else int(top)
 
     def revoked_indices(self) -> tuple[set[int], int]:
         r, b = Revocation.__table__, EcardBinding.__table__

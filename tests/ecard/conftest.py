@@ -35,7 +35,7 @@ def sample_ssn(i: int) -> str:
 
 
 def make_holders(url: str, n: int, start: int = 0) -> list[Sample]:
-    db.create_all(url)
+    db.create_all(url) if db.is_sqlite(db.resolve_url(url)) else db.init(url)
     out = []
     with db.session(url) as s:
         for i in range(start, start + n):
@@ -74,11 +74,11 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=10)
 
 
-def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40) -> LiveServer:
+def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_url: str | None = None) -> LiveServer:
     keys_dir = tmp / "keys"
     new_key(keys_dir)
     terminal_key = add_terminal(keys_dir, "counter-01")
-    db_url = f"sqlite:///{tmp / 'holders.db'}"
+    db_url = db_url or f"sqlite:///{tmp / 'holders.db'}"
     holders = make_holders(db_url, n_holders)
     port = free_port()
     app = create_app(db_url, str(keys_dir), f"http://127.0.0.1:{port}/status-list",

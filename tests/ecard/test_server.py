@@ -278,3 +278,15 @@ def test_loss_is_recorded_in_holder_db_and_audit_never_holds_an_id_number(live):
         assert {"ecard.activation_code", "ecard.activate", "ecard.me", "card.loss"} <= actions
         assert all(h.ssn not in f"{a.subject}{a.detail}{a.actor}" for a in rows)
         assert any(a.sensitive for a in rows if a.action == "ecard.me")
+
+
+def test_status_list_covers_new_bindings_and_has_headroom(live):
+    with live.client() as c:
+        _, before = fetch_verifier(c)
+        dev = activate(live, c, holder(live))
+        tok = dev.request(c, "POST", "/v1/token", {}).json()["token"]
+        jwks, after = fetch_verifier(c)
+        idx = verify(tok, jwks, None, time.time(), None).status_idx
+        assert after.size() >= idx + 16_384 and before.size() > idx  # an older cached list still covers it
+        assert verify(tok, jwks, before, time.time(), None).valid
+        assert verify(tok, jwks, after, time.time(), None).valid
