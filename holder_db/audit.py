@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cardlib.idnumber import mask
-from holder_db.models import AuditEntry, utcnow
+from holder_db.models import AuditEntry, Holder, utcnow
 
 
 def _values(actor: str, action: str, ssn: str | None, holder_id: int | None, sensitive: bool,
@@ -20,7 +20,10 @@ def _values(actor: str, action: str, ssn: str | None, holder_id: int | None, sen
 def record(db: Session | Connection, actor: str, action: str, *, ssn: str | None = None,
            holder_id: int | None = None, sensitive: bool = False, detail: str = "") -> None:
     """Append one audit row in the caller's transaction (a Session or a Core Connection). `ssn` is masked before
-    it is stored; `detail` must not hold secrets or full ID numbers."""
+    it is stored (and names the holder row when `holder_id` is not given); `detail` must not hold secrets or full
+    ID numbers."""
+    if holder_id is None and ssn:
+        holder_id = db.execute(select(Holder.id).where(Holder.ssn == ssn)).scalar()
     stmt = insert(AuditEntry.__table__).values(**_values(actor, action, ssn, holder_id, sensitive, detail))  # type: ignore[attr-defined]
     db.execute(stmt)
 
