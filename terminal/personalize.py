@@ -297,8 +297,9 @@ def _issued(holder: Holder, entry: dict[str, Any]) -> dict[str, Any]:
     out = {"line": holder.line, "holder": idnumber.mask(holder.data["ssn"]), "name": holder.data["name"],
            "card_no": entry["card_no"], "card_id": entry["card_id"], "serial": entry["serial"],
            "issue_date": entry["issue_date"], "expiry": entry["expiry"]}
-    if "holder_id" in holder.data:
-        out["holder_id"] = holder.data["holder_id"]
+    for key in ("holder_id", "db_card"):
+        if key in holder.data:
+            out[key] = holder.data[key]
     if entry.get("pan"):
         out["pan"] = pboc.mask_pan(entry["pan"])
     return out
@@ -402,6 +403,53 @@ def hopper_cards(transport: Any, wait: float = 5.0) -> Iterator[Any]:
         transport.disconnect()
 
 
+def holders_from_db(url: str) -> tuple[list[Holder], list[dict[str, Any]]]:
+    """Holders due a card from holder_db: every card in status `applied`, with its holder and its 卡号.
+    A holder whose stored data cannot make a card is reported (by card row) like a bad file row."""
+    from sqlmodel import select
+
+    from holder_db import store
+    from holder_db.models import Card, Holder as HolderRow
+
+    good: list[Holder] = []
+    bad: list[dict[str, Any]] = []
+    with store.session(url) as s:
+        rows = s.exec(select(Card, HolderRow).where(Card.holder_id == HolderRow.id, Card.status == "applied")
+                      .order_by(Card.id)).all()
+        for card, h in rows:
+            data = {"ssn": h.ssn, "name": h.name, "gender": h.gender, "nation": h.nation,
+                    "birthplace": h.birthplace or h.region, "birth_date": h.birth_date.isoformat(),
+                    "card_no": card.card_no, "holder_id": str(h.id), "db_card": str(card.id)}
+            try:
+                good.append(Holder(line=int(card.id or 0), data=check_holder(data)))
+            except ValueError as exc:
+                bad.append({"line": card.id, "reason": f"holder_db card row: {exc}"})
+    return good, bad
+
+
+def record_in_db(url: str, issued: list[dict[str, Any]]) -> int:
+    """Write each issued card's 卡识别码 and dates against its holder_db card, and move it applied -> produced.
+    Idempotent: a card already produced is left as it is (a resumed batch reports it again)."""
+    from holder_db import store
+    from holder_db.cards import transition
+    from holder_db.models import Card
+
+    done = 0
+    with store.session(url) as s:
+        for item in issued:
+            if "db_card" not in item:
+                continue
+            card = s.get(Card, int(item["db_card"]))
+            if card is None or card.status != "applied":
+                continue
+            card.card_id = item["card_id"]
+            card.issued_on = dt.date.fromisoformat(item["issue_date"])
+            card.expires_on = dt.date.fromisoformat(item["expiry"])
+            transition(s, card, "produced", actor="sscard personalize", reason=f"chip {item['serial']}")
+            done += 1
+    return done
+
+
 @click.command("personalize")
 @click.option("--holders", "holders_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="Holders due a card: a JSON list or a CSV file with a header.")
@@ -435,9 +483,11 @@ def personalize_command(holders_file: Path | None, db_url: str | None, reader: s
     if bank_bin is not None and not (bank_bin.isdigit() and 6 <= len(bank_bin) <= 11):
         raise click.UsageError("--bank-bin must be 6 to 11 digits")
     try:
-        holders, bad = load_holders(holders_file) if holders_file else (_holders_from_db(db_url or ""), [])
+        holders, bad = load_holders(holders_file) if holders_file else holders_from_db(db_url or "")
     except (OSError, ValueError, StationError) as exc:
         raise click.ClickException(f"cannot read holders: {exc}") from None
+    except Exception as exc:  # the database could not be reached or read
+        raise click.ClickException(f"cannot read holders from holder_db: {exc.__class__.__name__}: {exc}") from None
     opts = Options(region=region, card_no_prefix=card_no_prefix, bank_bin=bank_bin)
     log = Journal(journal or report.with_name(report.name + ".journal"))
     try:
@@ -446,8 +496,13 @@ def personalize_command(holders_file: Path | None, db_url: str | None, reader: s
                 result = run_batch(holders, hopper_cards(PcscTransport(reader), wait), psam, log, opts, bar.update)
     except (TransportError, StationError) as exc:
         raise click.ClickException(str(exc)) from None
-    result.failed[:0] = [{**b, "reason": f"holder file: {b['reason']}"} for b in bad]
+    result.failed[:0] = [{**b, "reason": b["reason"] if db_url else f"holder file: {b['reason']}"} for b in bad]
     body = result.as_dict()
+    if db_url:
+        try:
+            body["recorded_in_db"] = record_in_db(db_url, result.issued + result.skipped)
+        except Exception as exc:  # the cards exist; the report says what the store still lacks
+            body["recorded_in_db_error"] = f"{exc.__class__.__name__}: {exc}"
     tmp = report.with_name(report.name + ".tmp")
     tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, report)
