@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -29,9 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cardlib.idnumber import mask
 from ecard_server import jws, sdjwt, status_list, tokens
 from ecard_server.device import REQUEST_TYP, body_hash
-from ecard_server.keys import BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
+from ecard_server.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
 from ecard_server.ratelimit import RateLimiter, retry_after
 from ecard_server.store import EcardStore, StoreError
+from ecard_server.terminals import FILE as TERMINALS_FILE
 from ecard_server.terminals import check_api_key, load_terminals
 from terminal.qr_verify import ReplayCache
 
@@ -171,11 +173,42 @@ class _Caller:
     jwk: dict[str, Any]
 
 
+class KeyFiles:
+    """The key set and terminal table, re-read when `sscard keys new|terminal` changes them (checked once a second),
+    so a rotation or a new terminal needs no restart."""
+
+    def __init__(self, keys_dir: str) -> None:
+        self.dir = Path(keys_dir)
+        self._stamp: tuple[float, ...] = ()
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self.keyset = load_keyset(keys_dir)
+        self.terminals = load_terminals(keys_dir)
+        self._stamp = self._stamps()
+
+    def _stamps(self) -> tuple[float, ...]:
+        return tuple((self.dir / f).stat().st_mtime if (self.dir / f).exists() else 0.0
+                     for f in (KEYSET_FILE, TERMINALS_FILE))
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._stamps()
+            if stamp != self._stamp:
+                try:
+                    self.keyset, self.terminals = load_keyset(self.dir), load_terminals(self.dir)
+                    self._stamp = stamp
+                except (BadKeyError, ValueError):
+                    pass  # a half-written key set: keep serving with the one loaded
+
+
 @dataclass
 class State:
     store: EcardStore
-    keyset: KeySet
-    terminals: dict[str, str]
+    files: KeyFiles
     status_uri: str
     activation: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=10, burst=5))
     terminal_limit: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=120, burst=30))
@@ -186,6 +219,16 @@ class State:
     seen_requests: ReplayCache = field(default_factory=ReplayCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
     status_cache: tuple[Any, str, float] = (None, "", 0.0)
+
+    @property
+    def keyset(self) -> KeySet:
+        self.files.refresh()
+        return self.files.keyset
+
+    @property
+    def terminals(self) -> dict[str, str]:
+        self.files.refresh()
+        return self.files.terminals
 
     def handle(self, holder_id: Any) -> bytes:
         return tokens.pseudonym(self.keyset.pseudonym_secret, f"holder:{holder_id}")
@@ -206,10 +249,10 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     """The app over holder_db at `db_url` signing with the key set in `keys_dir`. `limits` overrides rate limits:
     {"activation"|"terminal_limit"|"login_create"|"login_device"|"login_poll": (per_minute, burst)}."""
     try:
-        keyset = load_keyset(keys_dir)
-    except BadKeyError as exc:
+        files = KeyFiles(keys_dir)
+    except ValueError as exc:  # BadKeyError, TerminalError
         raise SystemExit(str(exc)) from None
-    state = State(EcardStore(db_url), keyset, load_terminals(keys_dir), status_uri or "/status-list")
+    state = State(EcardStore(db_url), files, status_uri or "/status-list")
     for name, (per_minute, burst) in (limits or {}).items():
         setattr(state, name, RateLimiter(per_minute, burst))
     app = FastAPI(

@@ -95,13 +95,15 @@ def _save_replay(path: str, cache: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | None, replay_file: str | None,
               as_json: bool) -> None:
-    """Verify an e-card QR token offline. Exit 0 only for a valid code; otherwise print the reason and exit 1
-    (3 if the JWKS or status list cannot be used)."""
+    """Verify an e-card QR token offline (TOKEN "-" reads one line from stdin, e.g. from a scanner). Exit 0 only for
+    a valid code; otherwise print the reason and exit 1 (3 if the JWKS or status list cannot be used)."""
     from ecard_server.keys import BadKeyError, Jwks
     from ecard_server.status_list import StatusListError, load
     from terminal.qr_verify import verify
 
     now = time.time() if now is None else now
+    if token == "-":
+        token = sys.stdin.readline(4096).strip()
     try:
         try:
             jwks = Jwks.from_json(_read_text(jwks_file, "JWKS"))

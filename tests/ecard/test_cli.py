@@ -98,6 +98,9 @@ def test_verify_reasons_and_exit_codes(srv, tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     r = run("qr", "verify", token, "--jwks", str(tmp_path / "bad.json"))
     assert r.returncode == 3 and "Traceback" not in r.stderr
+    piped = subprocess.run([SSCARD, "qr", "verify", "-", "--jwks", str(jwks)], input=token + "\n",
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stdout.startswith("valid:")
     cache = tmp_path / "seen.json"
     assert run("qr", "verify", token, "--jwks", str(jwks), "--replay-cache", str(cache)).returncode == 0
     r = run("qr", "verify", token, "--jwks", str(jwks), "--replay-cache", str(cache))
