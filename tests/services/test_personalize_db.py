@@ -69,3 +69,33 @@ def test_cards_due_in_holder_db_are_made_and_recorded(db_url: str, tmp_path: Pat
     assert cards["B00000002"].status == "active" and cards["B00000002"].card_id is None
     assert sorted((e.from_status, e.to_status) for e in events) == [("applied", "produced")] * 2
     assert station.holders_from_db(db_url) == ([], [])  # nobody is due a card any more
+
+
+@pytest.mark.pcsc
+def test_personalize_cli_on_holder_db_through_the_hopper(tmp_path: Path, issuer_dirs: dict, sim_server) -> None:
+    import json
+
+    from tests.services.conftest import sscard
+
+    url = f"sqlite:///{tmp_path / 'holders.db'}"
+    store.init(url)
+    with store.session(url) as s:
+        for i, h in enumerate(HOLDERS[:2]):
+            holder = Holder(ssn=h["ssn"], name=h["name"], gender=h["gender"], nation=h["nation"],
+                            birth_date=dt.date.fromisoformat(h["birth_date"]), birthplace=h["birthplace"],
+                            region="110100")
+            s.add(holder)
+            s.flush()
+            s.add(Card(holder_id=holder.id, card_no=f"C{i + 1:08d}", region="110100"))
+    store.dispose(url)
+    hopper = tmp_path / "hopper"
+    assert sscard("sim", "blanks", "--keys", str(issuer_dirs["ours"]), "--count", "2", "--out", str(hopper)).returncode == 0
+    server = sim_server(["sim", "serve", "--hopper", str(hopper)], slot=0)
+    r = sscard("personalize", "--db", url, "--keys", str(issuer_dirs["ours"]), "--reader", server.reader,
+               "--report", str(tmp_path / "r.json"), "--wait", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["recorded_in_db"] == 2 and [i["card_no"] for i in out["issued"]] == ["C00000001", "C00000002"]
+    with store.session(url) as s:
+        assert {c.card_id for c in s.exec(select(Card)).all()} == {i["card_id"] for i in out["issued"]}
+    store.dispose(url)
