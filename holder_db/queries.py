@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cardlib.idnumber import mask
@@ -16,6 +17,37 @@ from holder_db.models import Account, BankAccount, Card, Enrolment, Holder, Medi
 
 def holder_by_ssn(session: Session, ssn: str) -> Holder | None:
     return session.scalars(select(Holder).where(Holder.ssn == ssn.strip().upper())).first()
+
+
+_HOLDER_COLUMNS = Holder.__table__.c  # type: ignore[attr-defined]
+_BY_SSN = select(_HOLDER_COLUMNS).where(_HOLDER_COLUMNS.ssn == bindparam("ssn"))
+_by_ssn_cache: dict[tuple[str, str], tuple[str, bool, list[tuple[str, Any]]]] = {}
+
+
+def _by_ssn_statement(dialect: Any) -> tuple[str, bool, list[tuple[str, Any]]]:
+    key = (dialect.name, dialect.paramstyle)
+    hit = _by_ssn_cache.get(key)
+    if hit is None:
+        compiled = _BY_SSN.compile(dialect=dialect)
+        columns = [(c.name, c.type._cached_result_processor(dialect, None)) for c in _HOLDER_COLUMNS]
+        hit = _by_ssn_cache[key] = (compiled.string, bool(compiled.positiontup), columns)
+    return hit
+
+
+def holder_row_by_ssn(conn: Connection, ssn: str) -> dict[str, Any] | None:
+    """The holder's row as a dict: the fast path for terminals' lookups. The statement is compiled by SQLAlchemy
+    once per dialect and run on the driver's cursor, so a lookup costs little more than the database's own work."""
+    sql, positional, columns = _by_ssn_statement(conn.dialect)
+    key = ssn.strip().upper()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, (key,) if positional else {"ssn": key})
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    return {name: (proc(value) if proc else value) for (name, proc), value in zip(columns, row)}
 
 
 def holder_by_card_no(session: Session, card_no: str) -> Holder | None:

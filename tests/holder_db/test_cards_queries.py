@@ -93,6 +93,10 @@ def test_lookups(db_url: str) -> None:
         assert queries.holder_by_card_no(s, "A12345678").id == holder_id
         assert queries.holder_by_card_id(s, "440305d15600000500000000ab12cd34").id == holder_id
         assert queries.holder_by_ssn(s, ssn()) is None
+        row = queries.holder_row_by_ssn(s.connection(), SSN)
+        assert (row["id"], row["name"], row["birth_date"], row["region"]) == (holder_id, "陈明", dt.date(1970, 7, 7),
+                                                                             "440305")
+        assert queries.holder_row_by_ssn(s.connection(), ssn()) is None
         assert queries.holder_by_card_no(s, "Z00000000") is None
         assert [e.insurance for e in queries.enrolments_of(s, holder_id)] == ["medical", "pension"]
         s.add(SharedRecord(ssn=SSN, kind="death", date=dt.date(2024, 5, 1), source="civil affairs"))
