@@ -69,9 +69,19 @@ class LiveServer:
     terminal_key: str
     holders: list[Sample]
     server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        db.dispose(self.db_url)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
+
+    def fresh_holder(self) -> Sample:
+        """A holder no other test has used on this server."""
+        return self.holders.pop()
 
 
 def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_url: str | None = None) -> LiveServer:
@@ -96,12 +106,13 @@ def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_
             time.sleep(0.05)
     else:
         raise RuntimeError("e-card server did not start")
-    return LiveServer(url, keys_dir, db_url, terminal_key, holders, server)
+    return LiveServer(url, keys_dir, db_url, terminal_key, holders, server, thread)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("ecard"))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(request, tmp_path_factory):
+    """The server over SQLite, then over a real PostgreSQL server (tests/plugins/postgres.py)."""
+    db_url = request.getfixturevalue("postgres_module_db") if request.param == "postgres" else None
+    srv = start_server(tmp_path_factory.mktemp("ecard"), db_url=db_url)
     yield srv
-    srv.server.should_exit = True
-    db.dispose(srv.db_url)
+    srv.stop()

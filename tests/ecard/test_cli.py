@@ -31,7 +31,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def srv(tmp_path_factory):
     s = start_server(tmp_path_factory.mktemp("cli"), n_holders=6)
     yield s
-    s.server.should_exit = True
+    s.stop()
 
 
 def test_keys_new_writes_private_keys_0600_and_a_jwks(tmp_path):

@@ -40,4 +40,4 @@ def test_no_server_errors_on_any_operation(tmp_path):
         assert set(seen) == {f"{op.method.upper()} {op.path}" for op in operations}
         assert any(len(codes) > 1 for codes in seen.values())
     finally:
-        srv.server.should_exit = True
+        srv.stop()

@@ -14,11 +14,8 @@ from terminal.qr_verify import ReplayCache, verify
 
 from tests.ecard.conftest import start_server
 
-_next = iter(range(1000))
-
-
 def holder(live):
-    return live.holders[next(_next)]
+    return live.fresh_holder()
 
 
 def activation_code(live, c, h, **body):
@@ -221,7 +218,7 @@ def test_activation_and_login_are_rate_limited(tmp_path):
             logins = [c.post("/v1/login-sessions", json={"relying_party": "rp"}).status_code for _ in range(4)]
             assert logins == [201, 201, 201, 429]
     finally:
-        srv.server.should_exit = True
+        srv.stop()
 
 
 def test_openapi_docs_served(live):
