@@ -111,3 +111,26 @@ def test_serve_refuses_a_bad_image(tmp_path: Path) -> None:
     done = subprocess.run([*sscard_command(), "sim", "serve", "--card", str(tmp_path / "bad.json")],
                           capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.returncode != 0 and "not an sscard card image" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_random_apdus_over_the_wire(sample_card: Path, virtual_card) -> None:  # type: ignore[no-untyped-def]
+    """Random APDUs through pcscd and vpcd all get a status word and the card keeps answering. Lengths start at 2:
+    vpcd's protocol reads any 1-byte message as a control (power off / on / reset / ATR), not as an APDU."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    conn = _connect(virtual_card(sample_card))
+    good = load(sample_card).files["EF05"][0]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.binary(min_size=2, max_size=261))
+    def check(raw: bytes) -> None:
+        data, sw = _tx(conn, raw)
+        assert 0x6000 <= sw <= 0x9FFF
+        _tx(conn, bytes.fromhex("00A4040C0F7378312E73682EC9E7BBE1B1A3D5CF"))
+        assert _tx(conn, bytes.fromhex("00B2012C00")) == (good, 0x9000)
+
+    try:
+        check()
+    finally:
+        conn.disconnect()
