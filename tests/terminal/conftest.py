@@ -1,4 +1,4 @@
-"""A fresh holder_db per test (migrated SQLite file), with helpers to add holders and cards."""
+"""A fresh holder_db per test (SQLite and PostgreSQL), with helpers to add holders and cards."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,9 +11,11 @@ from holder_db import models, store
 from holder_db.bulk import HOLDER_IMPORT, import_csv
 
 
-@pytest.fixture
-def db_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'holders.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """holder_db migrated to the newest revision: a SQLite file, then a database on a real PostgreSQL server."""
+    url = (request.getfixturevalue("postgres_db") if request.param == "postgres"
+           else f"sqlite:///{tmp_path / 'holders.db'}")
     store.init(url)
     yield url
     store.dispose(url)
