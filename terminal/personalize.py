@@ -131,7 +131,10 @@ class Journal:
         self.serials: dict[str, str] = {}
         self.sequence = 0
         if self.path.exists():
-            for raw in self.path.read_text(encoding="utf-8").splitlines():
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+            if text and not text.endswith("\n"):
+                self._write("\n")  # close a line torn by a crash, so the next entry starts on its own line
+            for raw in text.splitlines():
                 try:
                     entry = json.loads(raw)
                 except ValueError:
@@ -146,13 +149,16 @@ class Journal:
         elif entry.get("op") == "done":
             self.done[entry["holder"]] = {**self.begun.get(entry["holder"], {}), **entry}
 
-    def _append(self, entry: dict[str, Any]) -> None:
+    def _write(self, text: str) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+            os.write(fd, text.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        self._write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._apply(entry)
 
     def begin(self, holder: str, serial: str, **info: Any) -> dict[str, Any]:

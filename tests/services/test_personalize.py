@@ -165,3 +165,22 @@ def test_holder_files_report_bad_rows_by_line_and_never_echo_the_id(tmp_path: Pa
     assert "出生日期" in bad[0]["reason"] and "name" in bad[1]["reason"] and "gender" in bad[3]["reason"]
     assert not any(h["ssn"] in json.dumps(bad, ensure_ascii=False) for h in HOLDERS)
     assert HOLDERS[0]["ssn"] not in repr(good)
+
+
+def test_journal_ignores_a_torn_last_line_and_refuses_double_pairing(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = station.Journal(path)
+    journal.begin("h1", "SERIAL1", card_no="A00000001", card_id="00")
+    journal.finish("h1", "SERIAL1")
+    journal.begin("h2", "SERIAL2", card_no="A00000002", card_id="01")
+    with path.open("a") as fh:
+        fh.write('{"op": "done", "holder": "h2", "ser')  # the crash came mid-write
+    again = station.Journal(path)
+    assert set(again.done) == {"h1"} and again.pending() == {"SERIAL2": "h2"} and again.sequence == 2
+    with pytest.raises(station.StationError):
+        again.begin("h3", "SERIAL1")  # a chip never gets a second holder
+    with pytest.raises(station.StationError):
+        again.begin("h1", "SERIAL9")  # a holder never gets a second chip
+    again.finish("h2", "SERIAL2")
+    assert set(station.Journal(path).done) == {"h1", "h2"}  # the entry after the torn line is not lost
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
