@@ -53,7 +53,13 @@ def wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-de
 
 
 def ensure_pcscd() -> None:
-    if subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode != 0:
+    running = False
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            running = running or comm.read_text().strip() == "pcscd"
+        except OSError:
+            pass
+    if not running:
         subprocess.run([shutil.which("pcscd") or "/usr/sbin/pcscd"], check=True)
 
 

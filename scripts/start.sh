@@ -35,7 +35,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 ensure_pcscd() {
-  if pgrep -x pcscd >/dev/null; then
+  if grep -qsx pcscd /proc/[0-9]*/comm; then
     return
   fi
   say "starting pcscd"

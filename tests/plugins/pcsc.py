@@ -73,7 +73,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 
 
 def _pcscd_running() -> bool:
-    return subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0
+    """`pgrep -x pcscd` without needing procps: a process whose command name is pcscd."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "pcscd":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def ensure_pcscd() -> None:
