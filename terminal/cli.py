@@ -268,3 +268,63 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> N
             f"skipped {len(data['skipped'])}"]
     text += [f"  held {h['entitlement_id']}: {', '.join(h['reasons'])}" for h in data["held"]]
     _out(as_json, data, "\n".join(text))
+
+
+# ---- identify ---------------------------------------------------------------------------------------------------
+
+@click.command("identify")
+@click.option("--reader", default=None, help="Identify by the card in this reader.")
+@click.option("--pin-stdin", is_flag=True, help="With --reader: also check the PIN, read from one line of stdin.")
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --reader: issuer key directory for the simulated PSAM (verified read).")
+@click.option("--psam", "psam_reader", default=None, help="With --reader: the PSAM's reader (verified read).")
+@click.option("--qr", "token", default=None, help="Identify by an e-card QR token.")
+@click.option("--jwks", "jwks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --qr: the issuer's JWKS file.")
+@click.option("--status-list", "status_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --qr: the signed status list file.")
+@_db_option
+@click.option("--json", "as_json", is_flag=True)
+def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_reader: str | None,
+             token: str | None, jwks_file: Path | None, status_file: Path | None, db_url: str | None,
+             as_json: bool) -> None:
+    """Identity check by card or e-card QR against holder_db; every check is listed with its reason."""
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cardlib.security import CardSecurityError
+    from cardlib.ssapp import CardDataError
+    from cardlib.sw import CardError
+    from cardlib.transport import TransportError
+    from terminal import identify as ident
+    from terminal.dbstore import DbStore
+
+    if (reader is None) == (token is None):
+        _fail(as_json, "give exactly one of --reader NAME or --qr TOKEN")
+    db = DbStore(db_url)
+    try:
+        if token is not None:
+            from ecard_server import status_list as sl
+            from ecard_server.keys import BadKeyError, Jwks
+
+            if jwks_file is None:
+                _fail(as_json, "--qr needs --jwks FILE")
+            try:
+                jwks = Jwks.from_file(jwks_file)
+                status = (sl.load(status_file.read_text(encoding="utf-8"), jwks, now=0)
+                          if status_file is not None else None)
+            except (BadKeyError, sl.StatusListError, OSError, UnicodeDecodeError) as exc:
+                _fail(as_json, f"cannot use the keys or status list: {exc}")
+            answer = ident.by_qr(db, token, jwks, status, now=time.time())
+        else:
+            from terminal.cardsession import read_pin
+
+            pin = read_pin(pin_stdin) if pin_stdin else None
+            answer = ident.by_card(db, reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader)
+    except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
+        _fail(as_json, f"card: {exc}")
+    except SQLAlchemyError as exc:
+        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+    _out(as_json, answer.as_dict(), answer.as_text())
+    sys.exit(0 if answer.ok else 2)

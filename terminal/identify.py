@@ -105,3 +105,63 @@ def judge(presented: Presented, record: OnRecord, today: dt.date, notes: tuple[s
         checks.append(Check("card_id_matches", same, "card identification code matches the record" if same
                             else "card identification code differs from the record"))
     return Answer(presented.source, mask(record.ssn or presented.ssn), tuple(checks), notes)
+
+
+# ---- edges: the card, the code, holder_db --------------------------------------------------------------------
+
+def _on_record(found: dict[str, Any] | None) -> OnRecord:
+    if found is None:
+        return OnRecord(False)
+    return OnRecord(True, found["ssn"], found["card_status"], found["card_no"], found["card_id"], found["death_date"])
+
+
+def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: Any = None, psam_reader: str | None = None,
+            today: dt.date | None = None) -> Answer:
+    """Read the card (verified when a PSAM is at hand), optionally check the PIN, judge it against holder_db."""
+    from cardlib import security
+    from cardlib.channel import Channel
+    from cardlib.pcsc import PcscTransport
+    from cardlib.ssapp import SocialSecurityApp
+    from terminal.cardsession import open_psam
+
+    notes: list[str] = []
+    with open_psam(keys_dir, psam_reader) as psam, PcscTransport(reader) as transport:
+        channel = Channel(transport)
+        info = SocialSecurityApp(channel).read_card_info()
+        genuine, genuine_why = None, ""
+        if psam is None:
+            notes.append("card not authenticated (no PSAM: give --keys DIR or --psam READER for a verified read)")
+        else:
+            try:
+                security.authenticate(channel, psam, transport.atr)
+                genuine, genuine_why = True, "card authenticated through the PSAM (internal/external authentication)"
+            except security.CardSecurityError as exc:
+                genuine, genuine_why = False, f"card failed authentication ({exc.code}): {exc}"
+        pin_ok, pin_why = None, ""
+        if pin is not None and genuine is not False:
+            try:
+                security.select_ssse(channel)
+                security.verify_pin(channel, pin)
+                pin_ok, pin_why = True, "PIN verified by the card"
+            except security.PinError as exc:
+                pin_ok, pin_why = False, str(exc)
+    presented = Presented("card", info.ssn, info.card_no, info.card_id, genuine, genuine_why, pin_ok, pin_why)
+    found = db.on_record(ssn=info.ssn) or db.on_record(card_no=info.card_no)
+    return judge(presented, _on_record(found), today or dt.date.today(), tuple(notes))
+
+
+def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None) -> Answer:
+    """Verify an e-card code offline (terminal.qr_verify) and judge the holder its status index points at."""
+    from terminal import qr_verify
+
+    result = qr_verify.verify(token, jwks, status_list, now, qr_verify.ReplayCache())
+    notes = () if status_list is not None else ("revocation not checked: no status list given",)
+    why = f"code verified ({result.kind}, key {result.kid})" if result.valid else f"{result.reason}: {result.detail}"
+    presented = Presented("qr", genuine=result.valid, genuine_why=why)
+    binding = db.binding_holder(result.status_idx) if result.status_idx >= 0 else None
+    if binding is None:
+        return judge(presented, OnRecord(False), today or dt.date.today(), notes)
+    holder_id, revoked = binding
+    if revoked and result.valid:
+        presented = Presented("qr", genuine=False, genuine_why="e-card binding is revoked in holder_db")
+    return judge(presented, _on_record(db.on_record(holder_id=holder_id)), today or dt.date.today(), notes)
