@@ -328,3 +328,75 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
         _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
     _out(as_json, answer.as_dict(), answer.as_text())
     sys.exit(0 if answer.ok else 2)
+
+
+# ---- kiosk ------------------------------------------------------------------------------------------------------
+
+@click.command("kiosk")
+@click.option("--reader", default=None, help="The kiosk's card reader (default: the first with a card).")
+@click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Issuer key directory for the simulated PSAM (verified read).")
+@click.option("--psam", "psam_reader", default=None, help="The PSAM's reader (verified read).")
+@click.option("--once", is_flag=True, help="Serve the card in the reader now and exit, instead of waiting for cards.")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN from one line of stdin (scripts, tests).")
+@click.option("--yes", is_flag=True, help="Confirm the payment without asking (scripts, tests).")
+@_db_option
+@_receipts_option
+@click.option("--json", "as_json", is_flag=True)
+def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, once: bool, pin_stdin: bool,
+          yes: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
+    """Benefit kiosk: card and PIN, pending benefits shown, confirmed, paid to the card's bank account."""
+    from cardlib.pboc import BankError
+    from cardlib.security import CardSecurityError
+    from cardlib.ssapp import CardDataError
+    from cardlib.sw import CardError
+    from cardlib.transport import TransportError
+    from terminal import kiosk as flow
+    from terminal.cardsession import read_pin
+    from terminal.dbstore import DbStore
+
+    db = DbStore(db_url)
+
+    def confirm(pending: list[dict[str, Any]]) -> bool:
+        if not as_json:
+            click.echo("pending benefits:\n" + flow.entitlements_text(pending))
+        return yes or click.confirm("pay the payable ones to the card's bank account?", err=True)
+
+    def serve(name: str | None, _atr: bytes = b"") -> flow.KioskResult:
+        return flow.run_once(db, name, read_pin(pin_stdin), confirm, keys_dir=keys_dir, psam_reader=psam_reader,
+                             receipts_dir=receipts_dir)
+
+    def show(result: flow.KioskResult) -> None:
+        data = result.as_dict()
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False))
+            return
+        paid = data["outcome"]["paid"] if data["outcome"] else []
+        if not any(p["payable"] for p in data["pending"]):
+            click.echo("pending benefits:\n" + flow.entitlements_text(data["pending"]))
+        click.echo(f"holder {data['holder']}, account {data['bank_account']}: paid {len(paid)}"
+                   + ("" if data["confirmed"] else " (nothing confirmed)"))
+
+    failures = (TransportError, CardError, CardDataError, CardSecurityError, BankError)
+    if once:
+        try:
+            show(serve(reader))
+        except failures as exc:
+            _fail(as_json, f"card: {exc}; nothing was paid")
+        return
+    from terminal.monitor import Event, Monitor
+
+    def on_event(event: Event) -> None:
+        if event.kind == "flow_done":
+            show(event.result)  # type: ignore[arg-type]
+        elif event.kind == "flow_error":
+            click.echo(f"error: {event.error}; please take the card and try again", err=True)
+        elif event.kind in ("inserted", "removed", "service_lost", "service_back"):
+            click.echo(f"[{event.kind}] {event.reader}", err=True)
+
+    monitor = Monitor(serve, reader=reader, on_event=on_event)
+    click.echo("kiosk ready: insert a card (Ctrl-C to stop)", err=True)
+    try:
+        monitor.run()
+    except KeyboardInterrupt:
+        monitor.stop()

@@ -1,0 +1,83 @@
+"""The benefit kiosk on a software card with its debit application, through pcscd + vpcd: pending benefits shown,
+paid to the card's bank account (not the file's), never twice, and the batch then skips them."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from cardlib import issuer_keys
+from cli import main
+from holder_db import models, store
+from simulators import image
+from simulators.pboc import new_state
+from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
+
+from .conftest import add_holder
+
+pytestmark = pytest.mark.pcsc
+PAN = "6228480012345678901"
+
+
+def run(*args, input=None):
+    r = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    return r.exit_code, r.output
+
+
+def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path):
+    holder = sample_holder()
+    keys = tmp_path / "keys"
+    subprocess.run([*sscard_command(), "keys", "new-issuer", "--out", str(keys), "--alg", "sm4"], cwd=ROOT,
+                   check=True, capture_output=True)
+    (tmp_path / "holder.json").write_text(json.dumps(holder, ensure_ascii=False), encoding="utf-8")
+    subprocess.run([*sscard_command(), "sim", "new", "--holder", str(tmp_path / "holder.json"), "--out",
+                    str(tmp_path / "card.json"), "--keys", str(keys), "--alg", "sm4"], cwd=ROOT, check=True,
+                   capture_output=True)
+    img = image.load(tmp_path / "card.json")
+    img.applets["pboc_debit"] = new_state("sm4", PAN, "301231", issuer_keys.load(keys)["sm4"].master("ac"),
+                                          name="ZHANG LIHUA")
+    img.save()
+    add_holder(db_url, holder["ssn"], holder["name"], card_no=holder["card_no"])
+    ssn = holder["ssn"]
+    (tmp_path / "e.csv").write_text(
+        "entitlement_id,ssn,benefit,period,amount,bank_account\n"
+        f"K-JAN,{ssn},pension,2026-01,310000,6222000000000001\n"
+        f"K-FEB,{ssn},pension,2026-02,310000,6222000000000001\n"
+        f"K-FUTURE,{ssn},pension,2999-01,310000,6222000000000001\n", encoding="utf-8")
+    assert run("db", "import-entitlements", tmp_path / "e.csv", "--db", db_url)[0] == 0
+
+    server = start_card_server(tmp_path / "card.json")
+    try:
+        args = ("terminal", "kiosk", "--reader", server.reader, "--keys", keys, "--once", "--pin-stdin", "--db",
+                db_url, "--receipts", tmp_path / "rc")
+        code, out = run(*args, input=holder["pin"] + "\nn\n")  # declined at the confirmation: nothing moves
+        assert code == 0 and "K-JAN" in out and "payable" in out and "paid 0 (nothing confirmed)" in out
+
+        code, out = run(*args, "--json", "--yes", input=holder["pin"] + "\n")
+        assert code == 0, out
+        data = json.loads(out.splitlines()[-1])
+        assert data["bank_account"] == "622848*********8901" and ssn not in out and PAN not in out
+        assert [p["entitlement_id"] for p in data["pending"]] == ["K-JAN", "K-FEB"]
+        assert data["confirmed"] is True and data["outcome"]["total_paid"] == 620000
+
+        code, out = run(*args, "--json", "--yes", input=holder["pin"] + "\n")
+        again = json.loads(out.splitlines()[-1])
+        assert again["pending"] == [] and again["confirmed"] is False
+
+        code, out = run(*args, input=holder["pin"] + "\n")
+        assert code == 0 and "nothing pending" in out
+
+        code, out = run(*args, "--json", "--yes", input="000000\n")
+        assert code == 1 and "wrong PIN" in out and "000000" not in out
+    finally:
+        server.stop()
+
+    with store.get_engine(db_url).connect() as conn:
+        balances = dict(conn.execute(select(models.Account.ref, models.Account.balance)
+                                     .where(models.Account.kind == "bank")).all())
+    assert balances == {PAN: 620000}
+    code, out = run("terminal", "pay", "--period", "2026-01", "--db", db_url, "--json")
+    assert json.loads(out.splitlines()[-1])["skipped"] == [{"entitlement_id": "K-JAN", "reason": "already_paid"}]
