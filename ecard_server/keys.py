@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec as c_ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from tongsuopy.crypto import _serialization as t_ser
+from tongsuopy.crypto.exceptions import InvalidSignature as TongsuoInvalidSignature
 from tongsuopy.crypto import hashes as t_hashes
 from tongsuopy.crypto import serialization as t_serialization
 from tongsuopy.crypto.asymciphers import ec as t_ec
@@ -93,12 +94,8 @@ class VerifyKey:
                 self.key.verify(_raw_to_der(sig), data, c_ec.ECDSA(c_hashes.SHA256()))
             else:
                 self.key.verify(_raw_to_der(sig), data, t_ec.ECDSA(t_hashes.SM3()))
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, TongsuoInvalidSignature, ValueError):
             return False
-        except Exception as exc:  # tongsuopy raises its own InvalidSignature class
-            if type(exc).__name__ == "InvalidSignature":
-                return False
-            raise
         return True
 
     def compact(self) -> bytes:
