@@ -201,3 +201,25 @@ def test_status_list_bits_are_lsb_first_and_compressed():
     bits = status_list.decode_bits(lst)
     assert bits[0] == 0x01 and bits[1] == 0x02 and len(bits) == 12_500
     assert len(lst) < 200  # 100,000 cards, three revoked: a few dozen bytes on the wire
+
+
+@settings(max_examples=100, deadline=None)
+@given(alg=st.sampled_from(keys.ALGS), sig=st.binary(min_size=60, max_size=70), point=st.binary(min_size=31, max_size=34))
+def test_random_signatures_and_points_are_refused_not_raised(alg, sig, point):
+    pub = keys.generate(alg).public()
+    assert pub.verify(sig, b"data") is False
+    try:
+        other = keys.verify_key_from_compact(alg, point)
+    except keys.BadKeyError:
+        return
+    assert other.verify(sig, b"data") is False
+
+
+@pytest.mark.parametrize("jwk", [
+    {}, {"kty": "RSA", "n": "AQAB", "e": "AQAB"}, {"kty": "OKP", "crv": "Ed25519", "x": "!!"},
+    {"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}, {"kty": "EC", "crv": "SM2", "x": "A" * 43},
+    {"kty": "OKP", "crv": "Ed25519", "x": b64u(bytes(32)), "alg": "ES256"}, "not a dict", None,
+])
+def test_bad_jwks_are_refused_with_a_message(jwk):
+    with pytest.raises(keys.BadKeyError):
+        keys.verify_key_from_jwk(jwk)
