@@ -212,6 +212,7 @@ class State:
     status_uri: str
     activation: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=10, burst=5))
     terminal_limit: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=120, burst=30))
+    holder_codes: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=2, burst=5))
     login_create: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=30, burst=10))
     login_device: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=20, burst=5))
     login_poll: RateLimiter = field(default_factory=lambda: RateLimiter(per_minute=120, burst=20))
@@ -247,7 +248,7 @@ def _client(request: Request) -> str:
 def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
                limits: dict[str, tuple[float, int]] | None = None) -> FastAPI:
     """The app over holder_db at `db_url` signing with the key set in `keys_dir`. `limits` overrides rate limits:
-    {"activation"|"terminal_limit"|"login_create"|"login_device"|"login_poll": (per_minute, burst)}."""
+    {"activation"|"terminal_limit"|"holder_codes"|"login_create"|"login_device"|"login_poll": (per_minute, burst)}."""
     try:
         files = KeyFiles(keys_dir)
     except ValueError as exc:  # BadKeyError, TerminalError
@@ -338,6 +339,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         if not (req.ssn or req.card_no):
             raise HTTPException(400, "give the ssn or the card_no read from the card")
         holder = state.store.holder_for_activation(ssn=req.ssn, card_no=req.card_no)
+        _limit(state.holder_codes, f"holder:{holder.holder_id}")
         code = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(10))
         expires = time.time() + ACTIVATION_TTL
         state.store.add_activation_code(holder.holder_id, code,

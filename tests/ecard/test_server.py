@@ -217,6 +217,10 @@ def test_activation_and_login_are_rate_limited(tmp_path):
             assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
             logins = [c.post("/v1/login-sessions", json={"relying_party": "rp"}).status_code for _ in range(4)]
             assert logins == [201, 201, 201, 429]
+            h = srv.holders[0]
+            codes = [c.post("/v1/activation-codes", json={"ssn": h.ssn},
+                            headers={"X-Terminal-Key": srv.terminal_key}).status_code for _ in range(7)]
+            assert codes == [201] * 5 + [429, 429]  # per holder, whichever terminal asks
     finally:
         srv.stop()
 
