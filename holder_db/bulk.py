@@ -9,9 +9,12 @@ the database is `skipped`, importing the same file twice adds nothing, and concu
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import gc
 import itertools
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -23,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from holder_db import models
 from holder_db.validate import holder_row
 
-BATCH = 25_000
+BATCH = 50_000
 
 
 class ImportFileError(ValueError):
@@ -79,50 +82,63 @@ HOLDER_IMPORT = ImportSpec(
 def read_csv(source: str | Path | io.TextIOBase, header: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row of a UTF-8 CSV (a BOM is accepted) whose header is exactly `header`
     (in any order). Line numbers count the header as line 1, as an editor shows them."""
-    handle = (open(source, encoding="utf-8-sig", errors="surrogateescape", newline="")
-              if isinstance(source, (str, Path)) else source)
+    if isinstance(source, (str, Path)):
+        clean = _is_utf8_file(Path(source))
+        with open(source, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            yield from _read(handle, header, check_text=not clean)
+    else:
+        yield from _read(source, header, check_text=True)
+
+
+def _is_utf8_file(path: Path) -> bool:
+    """Whether the whole file is UTF-8 (checked in C, a megabyte at a time), so rows need no check of their own."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        reader = csv.reader(handle)
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read(handle: Any, header: Sequence[str], check_text: bool) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.reader(handle)
+    try:
+        first = next(reader)
+    except StopIteration:
+        raise ImportFileError("the file is empty: expected the header " + ",".join(header)) from None
+    except UnicodeDecodeError:
+        raise ImportFileError("the file is not UTF-8 text") from None
+    if not _is_text(first):
+        raise ImportFileError("the header is not UTF-8 text")
+    if first and first[0].startswith("\ufeff"):
+        first[0] = first[0][1:]
+    names = [h.strip() for h in first]
+    if sorted(names) != sorted(header):
+        raise ImportFileError(f"the header must be {','.join(header)} (got {','.join(names)[:200]})")
+    width = len(names)
+    last = reader.line_num
+    while True:
         try:
-            first = next(reader)
-        except StopIteration:
-            raise ImportFileError("the file is empty: expected the header " + ",".join(header)) from None
-        except UnicodeDecodeError:
-            raise ImportFileError("the file is not UTF-8 text") from None
-        if not _is_text(first):
-            raise ImportFileError("the header is not UTF-8 text")
-        if first and first[0].startswith("\ufeff"):
-            first[0] = first[0][1:]
-        names = [h.strip() for h in first]
-        if sorted(names) != sorted(header):
-            raise ImportFileError(f"the header must be {','.join(header)} (got {','.join(names)[:200]})")
-        width = len(names)
-        last = reader.line_num
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if reader.line_num == last:
-                    raise ImportFileError(f"line {last + 1}: {exc}") from None
-                yield last + 1, {"__error__": f"row: not readable as CSV ({exc})"}
+            for cells in reader:
+                line = last + 1
                 last = reader.line_num
-                continue
-            line = last + 1
+                if len(cells) != width:
+                    if cells:
+                        yield line, {"__error__": f"row: has {len(cells)} fields, the header has {width}"}
+                    continue
+                if check_text and not _is_text(cells):
+                    yield line, {"__error__": "row: the line is not UTF-8 text"}
+                    continue
+                yield line, dict(zip(names, cells))
+            return
+        except csv.Error as exc:
+            if reader.line_num == last:
+                raise ImportFileError(f"line {last + 1}: {exc}") from None
+            yield last + 1, {"__error__": f"row: not readable as CSV ({exc})"}
             last = reader.line_num
-            if not cells:
-                continue
-            if not _is_text(cells):
-                yield line, {"__error__": "row: the line is not UTF-8 text"}
-                continue
-            if len(cells) != width:
-                yield line, {"__error__": f"row: has {len(cells)} fields, the header has {width}"}
-                continue
-            yield line, dict(zip(names, cells))
-    finally:
-        if isinstance(source, (str, Path)):
-            handle.close()
 
 
 def _is_text(cells: list[str]) -> bool:
@@ -142,15 +158,17 @@ def insert_batch(conn: Connection, table: Table, rows: list[dict[str, Any]],
     handling would cost more than the validation."""
     if not rows:
         return 0
-    sql, converters = _compiled(conn.dialect, table, conflict, tuple(rows[0]))
+    columns = tuple(rows[0])
+    sql, order, converters = _compiled(conn.dialect, table, conflict, columns)
     for column, convert in converters:
         for r in rows:
             r[column] = convert(r[column])
-    result = conn.exec_driver_sql(sql, rows)
+    params: list[Any] = rows if order is None else list(map(itemgetter(*order), rows))
+    result = conn.exec_driver_sql(sql, params)
     return max(result.rowcount, 0)
 
 
-_compiled_cache: dict[tuple[Any, ...], tuple[str, list[tuple[str, Callable[[Any], Any]]]]] = {}
+_compiled_cache: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]] = {}
 
 
 def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -170,8 +188,10 @@ def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def _compiled(dialect: Any, table: Table, conflict: tuple[str, ...] | None,
-              columns: tuple[str, ...]) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
+def _compiled(dialect: Any, table: Table, conflict: tuple[str, ...] | None, columns: tuple[str, ...]
+              ) -> tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]:
+    """The statement for the driver, the column order of its positional parameters (None: it takes the dicts as
+    they are), and the type conversions to apply."""
     key = (dialect.name, dialect.paramstyle, table.name, conflict, columns)
     hit = _compiled_cache.get(key)
     if hit is None:
@@ -180,10 +200,13 @@ def _compiled(dialect: Any, table: Table, conflict: tuple[str, ...] | None,
         stmt = (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict) if conflict else None)
         stmt = stmt.values({c: bindparam(c) for c in columns})
-        named = type(dialect)(paramstyle="named" if dialect.name == "sqlite" else "pyformat")
         converters = [(c, _memo(proc)) for c in columns
                       if (proc := table.c[c].type._cached_bind_processor(dialect)) is not None]
-        hit = (stmt.compile(dialect=named).string, converters)
+        if dialect.name == "sqlite":  # qmark: sqlite3 binds a tuple faster than a dict
+            compiled = stmt.compile(dialect=type(dialect)(paramstyle="qmark"))
+            hit = (compiled.string, tuple(compiled.positiontup or columns), converters)
+        else:
+            hit = (stmt.compile(dialect=type(dialect)(paramstyle="pyformat")).string, None, converters)
         _compiled_cache[key] = hit
     return hit
 
@@ -192,7 +215,19 @@ def import_rows(engine: Engine, rows: Iterable[tuple[int, Mapping[str, str]]], s
                 batch_size: int = BATCH, progress: Callable[[int], None] | None = None) -> ImportResult:
     """Validate each (line, row); insert valid rows in batches (each batch its own transaction, so a crash keeps
     what was committed and a rerun completes the rest); collect the rejected with line and reason.
-    `progress(n)` is called with the number of rows just handled."""
+    `progress(n)` is called with the number of rows just handled. The cyclic garbage collector is paused for the
+    duration: the rows are plain dicts and strings that hold no cycles, so its passes over them free nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _import_rows(engine, rows, spec, batch_size, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _import_rows(engine: Engine, rows: Iterable[tuple[int, Mapping[str, str]]], spec: ImportSpec, batch_size: int,
+                 progress: Callable[[int], None] | None) -> ImportResult:
     result = ImportResult()
     rejected = result.rejected
     seen: set[Hashable] = set()
