@@ -75,6 +75,7 @@ HELP = {
     "keys": "Issuer key sets.",
     "pin": "The holder's PIN: verify, change, unblock (under secure messaging).",
     "qr": "E-card QR codes.",
+    "ecard": "The e-card from a shell: counter activation code, phone activation, codes, loss; a sample holder.",
     "terminal": "Counter, kiosk, hospital, merchant and gate flows.",
 }
 
