@@ -98,8 +98,10 @@ def test_settle_on_card_pull_mid_way_and_recover(pcsc, db_url, card_and_keys, tm
 
         # 4. A refund with the card present writes the refund record on the card too.
         r = CliRunner().invoke(main, ["terminal", "refund", second.settlement_id, "--reader", server.reader,
-                                      "--keys", str(keys), "--pin-stdin", "--db", db_url, "--json"], input=PIN + "\n")
+                                      "--keys", str(keys), "--pin-stdin", "--db", db_url, "--receipts", str(tmp_path / "rc"),
+                                      "--json"], input=PIN + "\n")
         assert r.exit_code == 0, r.output
+        assert (tmp_path / "rc" / f"REF-{second.settlement_id}.json").exists()
         assert (card_records(server.reader)[0].settlement_id, card_records(server.reader)[0].kind) == (
             second.settlement_id, "refund")
         assert db.usage(SSN, 2026) == after_first
