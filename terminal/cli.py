@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import click
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from terminal import settlement
 
 DEFAULT_RECEIPTS = "receipts"
@@ -107,6 +109,8 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
         _fail(as_json, str(exc))
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}; nothing was settled")
+    except SQLAlchemyError as exc:
+        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
     payload = {**done.split, "settlement_id": done.settlement_id}
     _out(as_json, payload, _split_text(done.split) + f"\nsettlement     {done.settlement_id}")
 
@@ -143,6 +147,8 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
         _fail(as_json, str(exc))
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
+    except SQLAlchemyError as exc:
+        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
     _out(as_json, {**done.split, "settlement_id": settlement_id, "refunded": True},
          _split_text(done.split) + f"\nrefunded       {settlement_id}")
 
