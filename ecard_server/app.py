@@ -25,6 +25,8 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardlib.idnumber import mask
@@ -241,6 +243,11 @@ def _limit(limiter: RateLimiter, client: str) -> None:
         raise HTTPException(429, "too many requests; slow down", headers={"Retry-After": retry_after(wait)})
 
 
+def _mask_card(card_no: str) -> str:
+    """Card numbers are shown like receipts show them: the first and last two characters."""
+    return card_no[:2] + "*" * max(0, len(card_no) - 4) + card_no[-2:] if len(card_no) > 4 else "*" * len(card_no)
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -277,6 +284,11 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        return JSONResponse({"detail": f"the holder database is unavailable ({exc.__class__.__name__}); retry later"},
+                            status_code=503, headers={"Retry-After": "5"})
+
     def terminal_auth(x_terminal_key: Annotated[str | None, Header(max_length=200)] = None) -> str:
         terminal_id = check_api_key(state.terminals, x_terminal_key)
         if terminal_id is None:
@@ -293,7 +305,8 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
             kid = jws.header(proof).get("kid")
         except jws.JwsError:
             raise HTTPException(401, "device proof is not a JWS") from None
-        binding = state.store.binding(kid) if isinstance(kid, str) and len(kid) <= 64 else None
+        binding = await run_in_threadpool(state.store.binding, kid) if isinstance(kid, str) and len(kid) <= 64 \
+            else None
         if binding is None or not binding.active:
             raise HTTPException(401, "device is not activated (or was deactivated)")
         try:
@@ -367,8 +380,7 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     def me(caller: _Caller = Depends(device_auth)) -> Me:
         h = state.store.holder(caller.holder_id)
         state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True)
-        return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=mask(h.card_no) if len(h.card_no) > 10
-                  else h.card_no[:2] + "*" * max(0, len(h.card_no) - 4) + h.card_no[-2:],
+        return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=_mask_card(h.card_no),
                   card_status=h.card_status, insurance=h.insurance)
 
     def _usable(caller: _Caller) -> Any:
@@ -415,9 +427,8 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
     def _loss(holder_id: Any, actor: str) -> LossReport:
         result = state.store.report_loss(holder_id, actor)
         state.status_cache = (None, "", 0.0)
-        card = result.card_no
-        return LossReport(card_no_masked=card[:2] + "*" * max(0, len(card) - 4) + card[-2:],
-                          card_status=result.card_status, revoked_indices=result.revoked)
+        return LossReport(card_no_masked=_mask_card(result.card_no), card_status=result.card_status,
+                          revoked_indices=result.revoked)
 
     @app.post("/v1/cards/loss", tags=["revocation"], response_model=LossReport,
               summary="Terminal: report a holder's card lost; its e-card codes stop verifying at once")
@@ -462,14 +473,16 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         s = _session(session_id)
         if s.expires_at <= time.time():
             raise HTTPException(410, "login session has expired")
-        if s.result is not None:
-            raise HTTPException(409, "login session was already approved")
         h = _usable(caller)
         consent = [c for c in req.consent if c in s.scope]
         subject = hmac.new(state.keyset.pseudonym_secret, f"rp:{s.relying_party}:{caller.holder_id}".encode(),
                            hashlib.sha256).hexdigest()[:32]
-        s.result = {"subject": subject, "name": h.name if "name" in consent else None,
-                    "masked_id": mask(h.ssn) if "masked_id" in consent else None}
+        result = {"subject": subject, "name": h.name if "name" in consent else None,
+                  "masked_id": mask(h.ssn) if "masked_id" in consent else None}
+        with state.lock:
+            if s.result is not None:
+                raise HTTPException(409, "login session was already approved")
+            s.result = result
         state.store.audit(f"device:{caller.device_id}", "ecard.login", caller.holder_id, s.relying_party)
         return LoginStatus(status="approved", **s.result)
 
