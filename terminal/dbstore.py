@@ -1,9 +1,10 @@
 """holder_db as the terminal flows need it: entitlements and their payment, shared records, card status, the
 medical personal account with its annual counters, settlements and refunds, identity lookups.
 
-Every money movement is a ledger posting (append-only, unique idempotency key) made in the same transaction as
-the balance change it explains: SQLite takes the write lock up front (BEGIN IMMEDIATE), PostgreSQL locks the
-rows it reads (SELECT ... FOR UPDATE), so concurrent terminals never lose an update or pay a key twice.
+Every money movement is a holder_db.ledger posting (append-only, unique idempotency key) made in the same
+transaction as the rows it explains (entitlement paid, counters, settlement); SQLite takes the write lock up front
+(BEGIN IMMEDIATE), PostgreSQL locks the counters it reads (SELECT ... FOR UPDATE), so concurrent terminals never
+lose an update or pay a key twice.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from cardlib.idnumber import mask
-from holder_db import models, store
+from holder_db import audit, ledger, models, queries, store
 from terminal.risk import Entitlement, SharedRecord
 from terminal.settlement import Split, Usage
 
@@ -29,7 +31,6 @@ P = models.Posting.__table__  # type: ignore[attr-defined]
 M = models.MedicalAccount.__table__  # type: ignore[attr-defined]
 S = models.Settlement.__table__  # type: ignore[attr-defined]
 B = models.EcardBinding.__table__  # type: ignore[attr-defined]
-AUDIT = models.AuditEntry.__table__  # type: ignore[attr-defined]
 ACTOR = "terminal"
 
 
@@ -46,8 +47,7 @@ def _for_update(conn: Connection, stmt: Any) -> Any:
 
 
 def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None) -> None:
-    conn.execute(insert(AUDIT).values(at=models.utcnow(), actor=ACTOR, action=action, subject=mask(ssn),
-                                      holder_id=holder_id, sensitive=False, detail=detail))
+    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail)
 
 
 def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
@@ -58,27 +58,18 @@ def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
 
 def _account(conn: Connection, kind: str, ref: str, holder_id: int | None) -> int:
     """The ledger account's id, created (balance 0) if missing."""
-    found = conn.execute(_for_update(conn, select(A.c.id).where(A.c.kind == kind, A.c.ref == ref))).scalar()
-    if found is not None:
-        return found
-    conn.execute(_insert_new(conn, A, ("kind", "ref")).values(kind=kind, ref=ref, holder_id=holder_id, balance=0,
-                                                                     created_at=models.utcnow()))
-    return conn.execute(_for_update(conn, select(A.c.id).where(A.c.kind == kind, A.c.ref == ref))).scalar_one()
+    return ledger.open_account(conn, kind, ref, holder_id)
 
 
 def post(conn: Connection, account_id: int, amount: int, kind: str, key: str) -> bool:
-    """Move `amount` fen on an account and record the posting, in the caller's transaction. False (and nothing
-    done) if the key was posted before; StoreRefused if the balance would go negative."""
-    if conn.execute(select(P.c.id).where(P.c.idempotency_key == key)).first() is not None:
-        return False
-    changed = conn.execute(update(A).where(A.c.id == account_id, A.c.balance + amount >= 0)
-                           .values(balance=A.c.balance + amount))
-    if changed.rowcount != 1:
-        raise StoreRefused("the account balance would go negative")
-    balance = conn.execute(select(A.c.balance).where(A.c.id == account_id)).scalar_one()
-    conn.execute(insert(P).values(account_id=account_id, amount=amount, kind=kind, idempotency_key=key,
-                                  balance_after=balance, created_at=models.utcnow()))
-    return True
+    """holder_db's ledger posting in the caller's transaction. False (nothing done) if the key was posted before;
+    StoreRefused if the balance would go negative."""
+    try:
+        return ledger.post(conn, account_id, amount, kind, key).applied
+    except ledger.KeyReused:
+        return False  # e.g. a kiosk paid this entitlement into the card's account; the key is spent either way
+    except ledger.Overdraft as exc:
+        raise StoreRefused(str(exc)) from None
 
 
 class DbStore:
@@ -135,16 +126,12 @@ class DbStore:
         return out
 
     def card_status(self, ssns: Iterable[str]) -> dict[str, str | None]:
-        """Per holder: "active" if any card is active, else the newest card's state, None without card/holder."""
+        """Per holder, the state of the current card (holder_db.queries); None without holder or card."""
         wanted = list(set(ssns))
-        out: dict[str, str | None] = {s: None for s in wanted}
-        with self._read() as conn:
+        out: dict[str, str | None] = {}
+        with Session(self.engine) as session:
             for i in range(0, len(wanted), 500):
-                rows = conn.execute(select(H.c.ssn, C.c.status, C.c.id).join(C, C.c.holder_id == H.c.id)
-                                    .where(H.c.ssn.in_(wanted[i:i + 500])).order_by(C.c.id)).all()
-                for r in rows:
-                    if out[r.ssn] != "active":
-                        out[r.ssn] = r.status
+                out.update(queries.card_status_by_ssn(session, wanted[i:i + 500]))
         return out
 
     def post(self, entitlement: Entitlement, bank_account: str) -> bool:
