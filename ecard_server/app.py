@@ -126,6 +126,11 @@ class LossReport(Strict):
     revoked_indices: list[int]
 
 
+class Deactivated(Strict):
+    device_id: str
+    revoked_index: int
+
+
 class Me(Strict):
     name: str
     id_number_masked: str
@@ -442,6 +447,13 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
               summary="Device: the holder reports their own card lost")
     def card_loss_device(req: Empty, caller: _Caller = Depends(device_auth)) -> LossReport:
         return _loss(caller.holder_id, f"device:{caller.device_id}")
+
+    @app.post("/v1/me/deactivate", tags=["revocation"], response_model=Deactivated,
+              summary="Device: deactivate this e-card (phone lost or replaced); the card stays active")
+    def deactivate(req: Empty, caller: _Caller = Depends(device_auth)) -> Deactivated:
+        idx = state.store.revoke_binding(caller.device_id, "e-card deactivated by holder", f"device:{caller.device_id}")
+        state.status_cache = (None, "", 0.0)
+        return Deactivated(device_id=caller.device_id, revoked_index=idx if idx is not None else caller.status_idx)
 
     @app.post("/v1/login-sessions", tags=["login"], response_model=LoginSession, status_code=201,
               summary="Relying party: open a scan-to-login session and get the QR text to show")

@@ -257,6 +257,29 @@ class EcardStore:
             audit.record(s, actor[:120], "card.loss", holder_id=holder_id, detail=f"card {mask(card.card_no)}")
             return LossResult(card.card_no, "lost", sorted(revoked))
 
+    def revoke_binding(self, kid: str, reason: str, actor: str) -> int | None:
+        """Deactivate one e-card (a phone lost or replaced): its bit is set, the card itself is untouched. Returns the
+        status index, or None if the binding was not active."""
+        now = _now()
+        with self._session() as s:
+            b = s.exec(select(EcardBinding).where(EcardBinding.kid == kid, EcardBinding.revoked_at.is_(None))).first()
+            if b is None:
+                return None
+            b.revoked_at = now
+            s.add(b)
+            s.add(Revocation(subject="ecard", ref=b.kid, holder_id=b.holder_id, status_index=b.status_index,
+                             reason=reason[:60], revoked_at=now))
+            audit.record(s, actor[:120], "ecard.deactivate", holder_id=b.holder_id, detail=reason[:200])
+            return b.status_index
+
+    def binding_by_status_index(self, idx: int) -> BindingView | None:
+        """Which e-card a verified code belongs to (a QR carries the status index, never the ID number): for
+        terminals that check an identity against the records after verifying a code."""
+        t = EcardBinding.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.kid).where(t.c.status_index == idx)).first()
+        return self.binding(row.kid) if row else None
+
     def revocation_version(self) -> tuple[int, int]:
         """Changes whenever the status list would: a revocation added or a status index handed out."""
         r, b = Revocation.__table__, EcardBinding.__table__

@@ -309,3 +309,23 @@ def test_status_list_covers_new_bindings_and_has_headroom(live):
         assert after.size() >= idx + 16_384 and before.size() > idx  # an older cached list still covers it
         assert verify(tok, jwks, before, time.time(), None).valid
         assert verify(tok, jwks, after, time.time(), None).valid
+
+
+def test_device_deactivation_revokes_only_that_e_card(live):
+    from ecard_server.store import EcardStore
+
+    h = holder(live)
+    with live.client() as c:
+        phone, tablet = activate(live, c, h), activate(live, c, h)
+        old = phone.request(c, "POST", "/v1/token", {}).json()["token"]
+        r = phone.request(c, "POST", "/v1/me/deactivate", {})
+        assert r.status_code == 200, r.text
+        jwks, sl = fetch_verifier(c)
+        assert verify(old, jwks, sl, time.time(), None).reason == "revoked"
+        assert phone.request(c, "POST", "/v1/token", {}).status_code == 401
+        fresh = tablet.request(c, "POST", "/v1/token", {}).json()["token"]
+        res = verify(fresh, jwks, sl, time.time(), None)
+        assert res.valid
+        binding = EcardStore(live.db_url).binding_by_status_index(res.status_idx)
+        assert binding.kid == tablet.device_id and binding.active
+        assert EcardStore(live.db_url).holder(binding.holder_id).card_status == "active"
