@@ -58,6 +58,15 @@ class Holder(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+@event.listens_for(Holder, "before_insert")
+@event.listens_for(Holder, "before_update")
+def _check_holder(_mapper, _connection, holder: Holder) -> None:  # type: ignore[no-untyped-def]
+    """Holders written through the ORM are checked like imported ones (bulk import checks each row itself)."""
+    from holder_db.validate import check_identity
+
+    check_identity(holder.ssn, holder.birth_date, holder.gender)
+
+
 class Card(SQLModel, table=True):
     """A physical card; `card_no` is 卡号 (9 characters), `card_id` is 卡识别码 in hex."""
 

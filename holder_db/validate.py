@@ -110,6 +110,15 @@ def _check_ssn_slowly(ssn: str, field: str) -> tuple[str, dt.date, str]:
     return region, birth, "1" if (ord(body[16]) - 48) % 2 else "2"
 
 
+def check_identity(ssn: str, birth_date: dt.date, gender: str) -> None:
+    """A holder's ID number is valid and agrees with their birth date and gender (FieldError otherwise)."""
+    _region, birth, id_gender = check_ssn(ssn)
+    if birth_date != birth:
+        raise FieldError("birth_date", f"does not match the ID number {mask(ssn)}")
+    if gender != id_gender:
+        raise FieldError("gender", f"does not match the ID number {mask(ssn)} (17th digit)")
+
+
 def _today() -> dt.date:
     now = time.monotonic()
     if now - _today_at[0] > 60:

@@ -133,3 +133,22 @@ def test_holder_view_masks_and_audits(db_url: str) -> None:
     assert [r.holder_id for r in rows] == [holder_id, holder_id]
     with store.session(db_url) as s:
         assert audit.entries(s, holder_id=holder_id + 1) == []
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"ssn": SSN[:-1] + ("0" if SSN[-1] != "0" else "1")}, "ssn"),
+    ({"birth_date": dt.date(1970, 7, 8)}, "birth_date"),
+    ({"gender": "2"}, "gender"),
+    ({"ssn": ssn("110199", "19700707", "015")}, "ssn"),
+])
+def test_holders_written_through_the_orm_are_checked(db_url: str, change: dict, field: str) -> None:
+    from holder_db.validate import FieldError
+
+    values = {"ssn": SSN, "name": "陈明", "gender": "1", "nation": "01", "birth_date": dt.date(1970, 7, 7),
+              "region": "440305", **change}
+    with pytest.raises(FieldError) as info:
+        with store.session(db_url) as s:
+            s.add(Holder(**values))
+    assert info.value.field == field
+    with store.session(db_url) as s:
+        assert queries.holder_by_ssn(s, values["ssn"]) is None
