@@ -81,7 +81,7 @@ def _load_replay(path: str | None, now: float) -> Any:
 
 def _save_replay(path: str, cache: Any) -> None:
     tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps({k.hex(): v for k, v in cache._exp.items()}), encoding="utf-8")
+    Path(tmp).write_text(json.dumps({k.hex(): v for k, v in cache.snapshot().items()}), encoding="utf-8")
     os.replace(tmp, path)
 
 

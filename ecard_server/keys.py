@@ -331,7 +331,10 @@ def new_key(directory: str | os.PathLike[str], alg: str = "EdDSA", now: float | 
         if entry["kid"] == meta["current"]:
             entry["retired"] = now
             entry["publish_until"] = now + MAX_TOKEN_LIFETIME
-    meta["keys"] = [e for e in meta["keys"] if not e.get("publish_until") or e["publish_until"] > now]
+    expired = [e for e in meta["keys"] if e.get("publish_until") and e["publish_until"] <= now]
+    for entry in expired:  # nothing it signed is alive any more: drop it from the set and from disk
+        (d / entry["file"]).unlink(missing_ok=True)
+    meta["keys"] = [e for e in meta["keys"] if e not in expired]
     meta["keys"].append({"kid": key.kid, "alg": alg, "file": f"{key.kid}.pem", "created": now})
     meta["current"] = key.kid
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

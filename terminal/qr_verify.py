@@ -53,6 +53,11 @@ class ReplayCache:
     def __len__(self) -> int:
         return len(self._exp)
 
+    def snapshot(self) -> dict[bytes, int]:
+        """The remembered keys and their expiry times, e.g. to keep them across restarts."""
+        with self._lock:
+            return dict(self._exp)
+
     def _purge(self, now: float) -> None:
         heap, exp = self._heap, self._exp
         while heap and (heap[0][0] <= now or len(exp) > self.max_entries):

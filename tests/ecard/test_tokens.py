@@ -223,3 +223,15 @@ def test_random_signatures_and_points_are_refused_not_raised(alg, sig, point):
 def test_bad_jwks_are_refused_with_a_message(jwk):
     with pytest.raises(keys.BadKeyError):
         keys.verify_key_from_jwk(jwk)
+
+
+def test_rotation_retires_then_drops_old_keys(tmp_path):
+    first = keys.new_key(tmp_path, "EdDSA", now=NOW)
+    second = keys.new_key(tmp_path, "ES256", now=NOW + 10)
+    assert [k.kid for k in second.published(NOW + 20)] == [second.current.kid, first.current.kid]
+    assert [k.kid for k in second.published(NOW + 10 + keys.MAX_TOKEN_LIFETIME)] == [second.current.kid]
+    third = keys.new_key(tmp_path, "SM2", now=NOW + 20 + keys.MAX_TOKEN_LIFETIME)
+    assert not (tmp_path / f"{first.current.kid}.pem").exists()
+    assert {k.kid for k in third.published(NOW + 20 + keys.MAX_TOKEN_LIFETIME)} == {third.current.kid, second.current.kid}
+    jwks = json.loads((tmp_path / "jwks.json").read_text())
+    assert [k["alg"] for k in jwks["keys"]] == ["SM2", "ES256"]
