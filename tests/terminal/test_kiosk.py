@@ -3,6 +3,7 @@ paid to the card's bank account (not the file's), never twice, and the batch the
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 
 import pytest
@@ -14,7 +15,7 @@ from cli import main
 from holder_db import models, store
 from simulators import image
 from simulators.pboc import new_state
-from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
+from tests.plugins.pcsc import ROOT, reader_name, sample_holder, sscard_command, start_card_server
 
 from .conftest import add_holder
 
@@ -27,7 +28,7 @@ def run(*args, input=None):
     return r.exit_code, r.output
 
 
-def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path):
+def make_bank_card(tmp_path):
     holder = sample_holder()
     keys = tmp_path / "keys"
     subprocess.run([*sscard_command(), "keys", "new-issuer", "--out", str(keys), "--alg", "sm4"], cwd=ROOT,
@@ -40,6 +41,11 @@ def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path
     img.applets["pboc_debit"] = new_state("sm4", PAN, "301231", issuer_keys.load(keys)["sm4"].master("ac"),
                                           name="ZHANG LIHUA")
     img.save()
+    return holder, keys
+
+
+def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path):
+    holder, keys = make_bank_card(tmp_path)
     add_holder(db_url, holder["ssn"], holder["name"], card_no=holder["card_no"])
     ssn = holder["ssn"]
     (tmp_path / "e.csv").write_text(
@@ -81,3 +87,36 @@ def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path
     assert balances == {PAN: 620000}
     code, out = run("terminal", "pay", "--period", "2026-01", "--db", db_url, "--json")
     assert json.loads(out.splitlines()[-1])["skipped"] == [{"entitlement_id": "K-JAN", "reason": "already_paid"}]
+
+
+def test_kiosk_loop_serves_each_inserted_card(pcsc, db_url, tmp_path):
+    holder, keys = make_bank_card(tmp_path)
+    add_holder(db_url, holder["ssn"], holder["name"], card_no=holder["card_no"])
+    (tmp_path / "e.csv").write_text("entitlement_id,ssn,benefit,period,amount,bank_account\n"
+                                    f"L-1,{holder['ssn']},pension,2026-01,1000,6222000000000001\n", encoding="utf-8")
+    assert run("db", "import-entitlements", tmp_path / "e.csv", "--db", db_url)[0] == 0
+    kiosk = subprocess.Popen([*sscard_command(), "terminal", "kiosk", "--reader", reader_name(0), "--keys", str(keys),
+                              "--pin-stdin", "--yes", "--json", "--db", db_url, "--receipts", str(tmp_path / "rc")],
+                             cwd=ROOT, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        kiosk.stdin.write(holder["pin"] + "\n" + holder["pin"] + "\n")
+        kiosk.stdin.flush()
+        for _ in range(2):  # the same holder comes twice: paid the first time, nothing pending the second
+            server = start_card_server(tmp_path / "card.json")
+            line = kiosk.stdout.readline()
+            server.stop()
+            visit = json.loads(line)
+            if _ == 0:
+                assert visit["outcome"]["paid"] == [{"entitlement_id": "L-1", "amount": 1000}]
+            else:
+                assert visit["pending"] == [] and visit["outcome"] is None
+    finally:
+        kiosk.send_signal(signal.SIGINT)
+        try:
+            kiosk.wait(10)
+        except subprocess.TimeoutExpired:
+            kiosk.kill()
+            kiosk.wait(5)
+    err = kiosk.stderr.read()
+    assert "[inserted]" in err and "[removed]" in err and "Traceback" not in err
