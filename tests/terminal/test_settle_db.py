@@ -73,3 +73,26 @@ def test_refusals(db_url, tmp_path):
     code, out = refund(tmp_path, db_url, "S-NOPE")
     assert code == 1 and "no settlement" in out["error"]
     assert DbStore(db_url).usage(WHO, 2026) == Usage(0, 0, 0)
+
+
+def test_concurrent_settlements_share_one_deductible_and_balance(db_url):
+    import threading
+
+    from terminal import settle as flow
+    from terminal.settlement import parse_bill, parse_policy
+
+    add_holder(db_url, WHO)
+    DbStore(db_url).credit_medical(WHO, 50000, "alloc")
+    policy = parse_policy(POLICY_TOML)
+    bill = parse_bill({"level": "1", "items": [{"code": "A", "category": "A", "amount": 100000}]}, policy)
+    done = []
+    threads = [threading.Thread(target=lambda: done.append(flow.settle_db(DbStore(db_url), WHO, policy, bill,
+                                                                          year=2026))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(done) == 4
+    assert sum(d.split["deductible"] for d in done) == 80000
+    assert sum(d.split["account"] for d in done) == 50000
+    assert DbStore(db_url).usage(WHO, 2026) == Usage(0, 80000, sum(d.split["fund"] for d in done))
