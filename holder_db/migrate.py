@@ -4,9 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from holder_db import models  # noqa: F401  (the tables, for the comparison)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -30,11 +35,21 @@ def current(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> str:
-    """Bring the database at `url` to `revision`; returns the revision it is then at."""
-    from holder_db.store import get_engine
+    """Bring the database at `url` to `revision`; returns the revision it is then at.
+
+    A database made by `store.create_all` (tables but no migration record) is taken to be at the newest schema
+    when it matches the models, and stamped so; one that does not match is refused."""
+    from holder_db.store import StoreError, get_engine
 
     cfg = config(url)
     with get_engine(url).begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        if context.get_current_revision() is None and inspect(conn).has_table("holders"):
+            if compare_metadata(context, SQLModel.metadata):
+                raise StoreError("the database has holder_db tables but no migration record, and they differ from "
+                                 "the current schema; migrate it by hand")
+            command.stamp(cfg, "head")
+        else:
+            command.upgrade(cfg, revision)
     return current(url) or ""

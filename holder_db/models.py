@@ -328,4 +328,4 @@ for _name in APPEND_ONLY:
     _table = SQLModel.metadata.tables[_name]
     for _dialect in ("sqlite", "postgresql"):
         for _stmt in append_only_ddl(_dialect, _name):
-            event.listen(_table, "after_create", DDL(_stmt).execute_if(dialect=_dialect))
+            event.listen(_table, "after_create", DDL(_stmt.replace("%", "%%")).execute_if(dialect=_dialect))

@@ -77,3 +77,39 @@ def test_resolve_url(monkeypatch: pytest.MonkeyPatch, given, env, expected) -> N
     else:
         monkeypatch.setenv(store.ENV, env)
     assert store.resolve_url(given) == expected
+
+
+def test_downgrade_to_nothing_and_back(db_url: str) -> None:
+    from alembic import command
+
+    cfg = migrate.config(db_url)
+    with store.get_engine(db_url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert "holders" not in inspect(store.get_engine(db_url)).get_table_names()
+    assert store.init(db_url) == migrate.head()
+    assert "holders" in inspect(store.get_engine(db_url)).get_table_names()
+
+
+def test_init_adopts_a_database_made_by_create_all(empty_db_url: str) -> None:
+    store.create_all(empty_db_url)
+    assert migrate.current(empty_db_url) is None
+    assert store.init(empty_db_url) == migrate.head()
+
+
+def test_init_refuses_unversioned_tables_that_differ(empty_db_url: str) -> None:
+    with store.get_engine(empty_db_url).begin() as conn:
+        conn.execute(text("CREATE TABLE holders (id INTEGER PRIMARY KEY, ssn VARCHAR(18))"))
+    with pytest.raises(store.StoreError, match="differ"):
+        store.init(empty_db_url)
+
+
+def test_create_all_makes_the_append_only_triggers_too(empty_db_url: str) -> None:
+    from holder_db import ledger
+
+    engine = store.create_all(empty_db_url)
+    account = ledger.open_account(engine, "fund", "pool")
+    ledger.post(engine, account, 5, "deposit", "k")
+    with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM postings"))
