@@ -144,3 +144,30 @@ def test_zip_bomb_status_list_is_refused(setup):
     with pytest.raises(status_list.StatusListError) as err:
         status_list.load(tok, jwks, NOW)
     assert err.value.reason == "malformed"
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_garbage_presentations_raise_only_sd_jwt_errors(setup, data):
+    issuer, holder, jwks, cred = setup
+    good = sdjwt.present(cred, ["name"], holder, "a", "n", NOW)
+    parts = good.split("~")
+    choice = data.draw(st.sampled_from(["text", "mutate", "splice"]))
+    if choice == "text":
+        pres = data.draw(st.text(max_size=400))
+    elif choice == "mutate":
+        i = data.draw(st.integers(0, len(good) - 1))
+        pres = good[:i] + data.draw(st.characters(codec="ascii")) + good[i + 1:]
+    else:
+        pres = "~".join(data.draw(st.lists(st.sampled_from(parts + ["", "e30", "W10"]), max_size=6)))
+    try:
+        out = sdjwt.verify(pres, jwks, "a", "n", NOW)
+    except sdjwt.SdJwtError as exc:
+        assert exc.reason in {"malformed", "oversized", "unsupported_alg", "unknown_key", "alg_mismatch",
+                              "bad_signature", "expired", "not_yet_valid", "replayed", "revoked", "status_unknown"}
+    else:  # only the same presentation (or a non-canonical base64 spelling of a signature) may pass
+        assert out == sdjwt.verify(good, jwks, "a", "n", NOW)
