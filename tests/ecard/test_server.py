@@ -117,6 +117,20 @@ def test_device_requests_must_be_signed_fresh_and_for_this_request(live):
         forged = sign_request(thief, "GET", "/v1/me", b"")
         assert c.get("/v1/me", headers={"Authorization": "Device " + forged}).status_code == 401
         assert c.get("/v1/me", headers={"Authorization": "Device garbage"}).status_code == 401
+        # alg none, and HS256 keyed with the device's public key (the classic JOSE confusions)
+        import hashlib
+        import hmac as hmac_
+
+        from ecard_server.keys import b64u
+
+        claims = {"htm": "GET", "htu": "/v1/me", "iat": int(time.time()), "jti": "x1", "bh": b64u(hashlib.sha256(b"").digest())}
+        p = b64u(json.dumps(claims).encode())
+        none = b64u(json.dumps({"alg": "none", "typ": "sscard-req+jwt", "kid": dev.device_id}).encode())
+        assert c.get("/v1/me", headers={"Authorization": f"Device {none}.{p}."}).status_code == 401
+        for secret in (json.dumps(dev.jwk()).encode(), dev.key.public().compact()):
+            h = b64u(json.dumps({"alg": "HS256", "typ": "sscard-req+jwt", "kid": dev.device_id}).encode())
+            sig = b64u(hmac_.new(secret, f"{h}.{p}".encode(), hashlib.sha256).digest())
+            assert c.get("/v1/me", headers={"Authorization": f"Device {h}.{p}.{sig}"}).status_code == 401
 
 
 def test_a_holder_reaches_only_their_own_data(live):
