@@ -117,7 +117,11 @@ def _read(handle: Any, header: Sequence[str], check_text: bool) -> Iterator[tupl
         first[0] = first[0][1:]
     names = [h.strip() for h in first]
     if sorted(names) != sorted(header):
-        raise ImportFileError(f"the header must be {','.join(header)} (got {','.join(names)[:200]})")
+        missing = [h for h in header if h not in names]
+        extra = len([n for n in names if n not in header])
+        # the columns found are not echoed: a file without a header has a holder's data on its first line
+        raise ImportFileError(f"the header must be {','.join(header)} (missing: {','.join(missing) or 'none'}; "
+                              f"{extra} other column(s); {len(names) - len(set(names))} repeated)")
     width = len(names)
     last = reader.line_num
     while True:
