@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ecard_server import status_list as sl  # noqa: E402
 from ecard_server import tokens  # noqa: E402
-from ecard_server.keys import b64u_decode, new_key  # noqa: E402
+from ecard_server.keys import new_key  # noqa: E402
 from terminal.gate import Gate  # noqa: E402
 
 GOAL = 1000

@@ -17,7 +17,7 @@ from terminal import settle as flow
 from terminal.cardsession import visit
 from terminal.dbstore import DbStore
 from terminal.settlement import Usage, load_bill, parse_policy
-from tests.plugins.pcsc import ROOT, make_card_image, sample_holder, sscard_command, start_card_server
+from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
 
 from .conftest import add_holder
 from .test_settlement import POLICY_TOML
