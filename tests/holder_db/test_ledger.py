@@ -7,6 +7,8 @@ import threading
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from holder_db import ledger, store
@@ -140,3 +142,35 @@ def test_concurrent_processes(db_url: str) -> None:
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         results = pool.map(_process_writer, [(db_url, account, w, POSTINGS) for w in range(4)])
     check_ledger(db_url, account, [o for r in results for o in r])
+
+
+_examples = iter(range(10**9))
+steps = st.lists(st.tuples(st.integers(-500, 500), st.integers(0, 12), st.sampled_from(["a", "b"])), max_size=25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps)
+def test_postings_match_a_plain_model(db_url: str, sequence: list[tuple[int, int, str]]) -> None:
+    """Any sequence of postings (keys reused, some too large to take) ends where a dict-and-set model says."""
+    run = next(_examples)
+    accounts = {name: ledger.open_account(db_url, "fund", f"model-{run}-{name}") for name in ("a", "b")}
+    balance = {"a": 0, "b": 0}
+    seen: dict[str, tuple[str, int]] = {}
+    for amount, key_no, name in sequence:
+        key = f"m{run}-{key_no}"
+        if key in seen:
+            if seen[key] == (name, amount):
+                assert not ledger.post(db_url, accounts[name], amount, "t", key).applied
+            else:
+                with pytest.raises(ledger.KeyReused):
+                    ledger.post(db_url, accounts[name], amount, "t", key)
+            continue
+        if balance[name] + amount < 0:
+            with pytest.raises(ledger.Overdraft):
+                ledger.post(db_url, accounts[name], amount, "t", key)
+            continue
+        result = ledger.post(db_url, accounts[name], amount, "t", key)
+        balance[name] += amount
+        seen[key] = (name, amount)
+        assert result.applied and result.balance_after == balance[name]
+    assert {n: ledger.balance(db_url, a) for n, a in accounts.items()} == balance
