@@ -1,5 +1,6 @@
 """Offline verification of an offline e-card QR (issuer signature, device signature, status list, replay cache)
-against two bare Ed25519 verifications with `cryptography` in the same run. Goal: ratio <= 2.5.
+against two bare verifications of the same two signatures in the same run: `cryptography`'s Ed25519 verify for
+EdDSA (the default); for ES256 and SM2 the library's verify through sscard's r||s-to-DER wrapper. Goal: ratio <= 2.5.
 
     .venv/bin/python bench/bench_qr_verify.py [--json] [--n N] [--alg EdDSA|ES256|SM2]
 """
