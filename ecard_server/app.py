@@ -390,6 +390,8 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
 
     def _usable(caller: _Caller) -> Any:
         h = state.store.holder(caller.holder_id)
+        if h.deceased:
+            raise HTTPException(403, "a death is on record for this holder")
         if h.card_status != "active":
             raise HTTPException(403, f"the card is {h.card_status}; no e-card codes are issued for it")
         return h

@@ -16,7 +16,7 @@ from cardlib.idnumber import mask
 from holder_db import audit
 from holder_db import store as db
 from holder_db.cards import transition
-from holder_db.models import ActivationCode, Card, EcardBinding, Enrolment, Holder, Revocation
+from holder_db.models import ActivationCode, Card, EcardBinding, Enrolment, Holder, Revocation, SharedRecord
 
 ACTIVE_CARD = "active"
 LOSABLE = ("issued", "active")  # holder_db.cards.TRANSITIONS allows -> lost from these
@@ -40,6 +40,7 @@ class HolderView:
     card_no: str
     card_status: str
     insurance: dict[str, str]
+    deceased: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,9 @@ class EcardStore:
         insurance: dict[str, str] = {}
         for e in s.exec(select(Enrolment).where(Enrolment.holder_id == holder.id).order_by(Enrolment.start_date)):
             insurance[e.insurance] = e.status
+        dead = s.exec(select(SharedRecord.id).where(SharedRecord.ssn == holder.ssn, SharedRecord.kind == "death")).first()
         return HolderView(holder.id, holder.ssn, holder.name, holder.birth_date.isoformat(), holder.gender,
-                          card.card_no if card else "", card.status if card else "none", insurance)
+                          card.card_no if card else "", card.status if card else "none", insurance, dead is not None)
 
     def find_holder(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
         try:
@@ -127,10 +129,15 @@ class EcardStore:
             raise self._guard(exc) from None
 
     def card_status(self, holder_id: int) -> str:
-        """The status of the holder's current card, in one indexed query (the token endpoint's hot path)."""
-        t = Card.__table__
+        """The status of the holder's current card ("deceased" when another department reported a death), in two
+        indexed queries (the token endpoint's hot path)."""
+        t, h, r = Card.__table__, Holder.__table__, SharedRecord.__table__
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.c.id, t.c.status).where(t.c.holder_id == holder_id)).all()
+            dead = conn.execute(select(r.c.id).join(h, h.c.ssn == r.c.ssn)
+                                .where(h.c.id == holder_id, r.c.kind == "death")).first()
+        if dead is not None:
+            return "deceased"
         if not rows:
             return "none"
         active = [r for r in rows if r.status == ACTIVE_CARD]
@@ -141,6 +148,8 @@ class EcardStore:
         view = self.find_holder(ssn=ssn, card_no=card_no)
         if card_no and view.card_no != card_no:
             raise StoreError("that card is not the holder's current card", 409)
+        if view.deceased:
+            raise StoreError("a death is on record for this holder; no e-card can be activated", 409)
         if view.card_status != ACTIVE_CARD:
             raise StoreError(f"the card is {view.card_status}; an e-card needs an active card", 409)
         return view
@@ -280,18 +289,23 @@ class EcardStore:
             row = conn.execute(select(t.c.kid).where(t.c.status_index == idx)).first()
         return self.binding(row.kid) if row else None
 
-    def revocation_version(self) -> tuple[int, int]:
-        """Changes whenever the status list would: a revocation added or a status index handed out."""
-        r, b = Revocation.__table__, EcardBinding.__table__
+    def revocation_version(self) -> tuple[int, int, int]:
+        """Changes whenever the status list would: a revocation added, a death recorded, a status index handed out."""
+        r, b, sr = Revocation.__table__, EcardBinding.__table__, SharedRecord.__table__
         with self.engine.connect() as conn:
             revoked = conn.execute(select(func.count(r.c.id))).scalar() or 0
+            deaths = conn.execute(select(func.count(sr.c.id)).where(sr.c.kind == "death")).scalar() or 0
             top = conn.execute(select(func.max(b.c.status_index))).scalar()
-        return int(revoked), -1 if top is None else int(top)
+        return int(revoked), int(deaths), -1 if top is None else int(top)
 
     def revoked_indices(self) -> tuple[set[int], int]:
         r, b = Revocation.__table__, EcardBinding.__table__
         with self.engine.connect() as conn:
             revoked = {i for (i,) in conn.execute(select(r.c.status_index).where(r.c.status_index.is_not(None)))}
+            h, sr = Holder.__table__, SharedRecord.__table__
+            revoked |= {i for (i,) in conn.execute(  # a death on record revokes every e-card of the holder
+                select(b.c.status_index).join(h, h.c.id == b.c.holder_id).join(sr, sr.c.ssn == h.c.ssn)
+                .where(sr.c.kind == "death", b.c.status_index.is_not(None)))}
             top = conn.execute(select(func.max(b.c.status_index))).scalar()
         return revoked, (top + 1 if top is not None else 0)
 

@@ -343,3 +343,26 @@ def test_device_deactivation_revokes_only_that_e_card(live):
         binding = EcardStore(live.db_url).binding_by_status_index(res.status_idx)
         assert binding.kid == tablet.device_id and binding.active
         assert EcardStore(live.db_url).holder(binding.holder_id).card_status == "active"
+
+
+def test_a_recorded_death_revokes_the_e_card(live):
+    import datetime as dt
+
+    from holder_db import store as db
+    from holder_db.models import SharedRecord
+
+    h = holder(live)
+    with live.client() as c:
+        dev = activate(live, c, h)
+        tok = dev.request(c, "POST", "/v1/token", {}).json()["token"]
+        jwks, sl = fetch_verifier(c)
+        assert verify(tok, jwks, sl, time.time(), None).valid
+        with db.session(live.db_url) as s:
+            s.add(SharedRecord(ssn=h.ssn, kind="death", date=dt.date(2026, 1, 1), source="civil affairs"))
+        jwks, sl = fetch_verifier(c)
+        assert verify(tok, jwks, sl, time.time(), None).reason == "revoked"
+        r = dev.request(c, "POST", "/v1/token", {})
+        assert r.status_code == 403 and "deceased" in r.json()["detail"]
+        assert dev.request(c, "POST", "/v1/credentials/sd-jwt", {}).status_code == 403
+        r = c.post("/v1/activation-codes", json={"ssn": h.ssn}, headers={"X-Terminal-Key": live.terminal_key})
+        assert r.status_code == 409 and "death" in r.json()["detail"]
