@@ -155,19 +155,40 @@ def _is_text(cells: list[str]) -> bool:
 
 
 def insert_batch(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                 conflict: tuple[str, ...] | None = None) -> int:
-    """Insert rows (dicts with the same keys; converted in place to what the driver takes) ignoring those that
-    collide with a unique constraint; returns how many went in. The statement is compiled once, column types are
-    applied with a per-value memo, and the driver's executemany gets the dicts: SQLAlchemy's per-row parameter
-    handling would cost more than the validation."""
+                 conflict: tuple[str, ...] | None = None, constants: Mapping[str, Any] | None = None) -> int:
+    """Insert rows (dicts with the same keys; converted in place to what the driver takes), each with the
+    `constants` columns added, ignoring rows that collide with a unique constraint; returns how many went in.
+
+    The statement is compiled once, column types are applied with a per-value memo (constants once), and the
+    driver's executemany gets tuples (SQLite) or the dicts (PostgreSQL): SQLAlchemy's per-row parameter handling
+    would cost more than the validation."""
     if not rows:
         return 0
-    columns = tuple(rows[0])
+    constants = dict(constants or {})
+    columns = tuple(rows[0]) + tuple(c for c in constants if c not in rows[0])
     sql, order, converters = _compiled(conn.dialect, table, conflict, columns)
     for column, convert in converters:
+        if column in constants:
+            constants[column] = convert(constants[column])
+        else:
+            for r in rows:
+                r[column] = convert(r[column])
+    params: list[Any]
+    if order is None:
         for r in rows:
-            r[column] = convert(r[column])
-    params: list[Any] = rows if order is None else list(map(itemgetter(*order), rows))
+            r.update(constants)
+        params = rows
+    else:
+        own = tuple(c for c in order if c not in constants)
+        if len(own) > 1 and order[:len(own)] == own:  # the usual case: constants (created_at...) come last
+            tail = tuple(constants[c] for c in order[len(own):])
+            get = itemgetter(*own)
+            params = [get(r) + tail for r in rows]
+        else:
+            for r in rows:
+                r.update(constants)
+            get = itemgetter(*order)
+            params = [get(r) if len(order) > 1 else (get(r),) for r in rows]
     result = conn.exec_driver_sql(sql, params)
     return max(result.rowcount, 0)
 
@@ -258,12 +279,10 @@ def _import_rows(engine: Engine, rows: Iterable[tuple[int, Mapping[str, str]]], 
                 result.skipped += 1
                 continue
             seen.add(k)
-            if defaults:
-                values.update(defaults)
             good.append(values)
         if good:
             with engine.begin() as conn:
-                inserted = insert_batch(conn, spec.table, good, spec.conflict)
+                inserted = insert_batch(conn, spec.table, good, spec.conflict, defaults)
             result.imported += inserted
             result.skipped += len(good) - inserted
         if progress:
