@@ -2,7 +2,10 @@
 against the floor of a raw sqlite3 `executemany` of the same rows from the same file into an identical table, in
 the same run (alternating, best of --repeat each, as the machine is shared). Goal: ours >= 0.5x raw.
 
-    .venv/bin/python bench/bench_import.py [--rows 100000] [--json]
+    .venv/bin/python bench/bench_import.py [--rows 100000] [--postgres URL] [--json]
+
+With --postgres URL (an empty database) the same import is also timed on PostgreSQL, for information (no raw
+baseline there).
 """
 from __future__ import annotations
 
@@ -37,6 +40,18 @@ def ours(path: Path, csv_path: Path) -> tuple[float, int]:
     return elapsed, result.imported
 
 
+def ours_postgres(url: str, csv_path: Path) -> tuple[float, int]:
+    store.init(url)
+    engine = store.get_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE holders CASCADE")
+    t = time.perf_counter()
+    result = bulk.import_csv(engine, csv_path, bulk.HOLDER_IMPORT)
+    elapsed = time.perf_counter() - t
+    assert not result.rejected, result.rejected[:3]
+    return elapsed, result.imported
+
+
 def raw(path: Path, csv_path: Path) -> tuple[float, int]:
     """The same table (created from the same metadata), the same pragmas, a plain executemany of the file's rows."""
     store.create_all(f"sqlite:///{path}")
@@ -64,8 +79,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3, help="alternate the two this many times, keep each one's best")
+    ap.add_argument("--postgres", metavar="URL", help="also time the import into this (empty) PostgreSQL database")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    pg_s = None
     raw_s = ours_s = float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -76,9 +93,14 @@ def main() -> None:
             raw_s = min(raw_s, s)
             s, ours_n = ours(d / f"ours{i}.db", csv_path)
             ours_s = min(ours_s, s)
+        if args.postgres:
+            pg_s, pg_n = ours_postgres(args.postgres, csv_path)
+            assert pg_n == args.rows
     assert raw_n == ours_n == args.rows, (raw_n, ours_n)
     figures = {"rows": args.rows, "ours_rows_per_s": round(ours_n / ours_s), "raw_rows_per_s": round(raw_n / raw_s),
                "ratio": round((ours_n / ours_s) / (raw_n / raw_s), 3), "goal": 0.5}
+    if pg_s is not None:
+        figures["postgres_rows_per_s"] = round(args.rows / pg_s)
     if args.json:
         print(json.dumps(figures))
     else:
@@ -86,6 +108,8 @@ def main() -> None:
         print(f"holder_db import    {figures['ours_rows_per_s']:>10} rows/s  (CSV read, validated, ON CONFLICT)")
         print(f"raw executemany     {figures['raw_rows_per_s']:>10} rows/s  (CSV read, no checks)")
         print(f"ratio               {figures['ratio']:>10}  (goal >= 0.5)")
+        if pg_s is not None:
+            print(f"on PostgreSQL       {figures['postgres_rows_per_s']:>10} rows/s  (same import, for information)")
 
 
 if __name__ == "__main__":

@@ -159,9 +159,9 @@ def insert_batch(conn: Connection, table: Table, rows: list[dict[str, Any]],
     """Insert rows (dicts with the same keys; converted in place to what the driver takes), each with the
     `constants` columns added, ignoring rows that collide with a unique constraint; returns how many went in.
 
-    The statement is compiled once, column types are applied with a per-value memo (constants once), and the
-    driver's executemany gets tuples (SQLite) or the dicts (PostgreSQL): SQLAlchemy's per-row parameter handling
-    would cost more than the validation."""
+    The statement is compiled once and column types are applied with a per-value memo (constants once); SQLite
+    gets an executemany of tuples, PostgreSQL one `INSERT ... SELECT FROM unnest(...)` with an array per column.
+    SQLAlchemy's per-row parameter handling would cost more than the validation."""
     if not rows:
         return 0
     constants = dict(constants or {})
@@ -173,11 +173,9 @@ def insert_batch(conn: Connection, table: Table, rows: list[dict[str, Any]],
         else:
             for r in rows:
                 r[column] = convert(r[column])
-    params: list[Any]
-    if order is None:
-        for r in rows:
-            r.update(constants)
-        params = rows
+    params: Any
+    if order is None:  # PostgreSQL: one INSERT ... SELECT FROM unnest(column arrays) per batch
+        params = tuple([r[c] for r in rows] if c not in constants else [constants[c]] * len(rows) for c in columns)
     else:
         own = tuple(c for c in order if c not in constants)
         if len(own) > 1 and order[:len(own)] == own:  # the usual case: constants (created_at...) come last
@@ -215,8 +213,8 @@ def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _compiled(dialect: Any, table: Table, conflict: tuple[str, ...] | None, columns: tuple[str, ...]
               ) -> tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]:
-    """The statement for the driver, the column order of its positional parameters (None: it takes the dicts as
-    they are), and the type conversions to apply."""
+    """The statement for the driver, the column order of its positional parameters (None: PostgreSQL, which
+    takes one array per column), and the type conversions to apply."""
     key = (dialect.name, dialect.paramstyle, table.name, conflict, columns)
     hit = _compiled_cache.get(key)
     if hit is None:
@@ -230,8 +228,13 @@ def _compiled(dialect: Any, table: Table, conflict: tuple[str, ...] | None, colu
         if dialect.name == "sqlite":  # qmark: sqlite3 binds a tuple faster than a dict
             compiled = stmt.compile(dialect=type(dialect)(paramstyle="qmark"))
             hit = (compiled.string, tuple(compiled.positiontup or columns), converters)
-        else:
-            hit = (stmt.compile(dialect=type(dialect)(paramstyle="pyformat")).string, None, converters)
+        else:  # one statement per batch, the rows passed as one array per column
+            preparer = dialect.identifier_preparer
+            arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
+            target = f" ({', '.join(preparer.quote(c) for c in conflict)})" if conflict else ""
+            sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
+                   f"SELECT * FROM unnest({arrays}) ON CONFLICT{target} DO NOTHING")
+            hit = (sql, None, converters)
         _compiled_cache[key] = hit
     return hit
 

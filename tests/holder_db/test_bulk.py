@@ -187,3 +187,29 @@ def test_cli_seed_then_show_masks_and_audits(db_url: str) -> None:
         ("clerk-7", "holder.show", True, view["ssn"]), ("cli", "holder.show", True, view["ssn"])]
     missing = runner.invoke(main, ["db", "show", A, "--db", db_url])
     assert missing.exit_code == 1 and A not in missing.output
+
+
+@pytest.mark.parametrize("constants", [{"created_at": None}, {"nation": "01", "region": "110101"}])
+def test_insert_batch_with_constants_anywhere(db_url: str, constants: dict) -> None:
+    from holder_db import models
+
+    constants = {k: (models.utcnow() if k == "created_at" else v) for k, v in constants.items()}
+    rows = [holder_row(r) for r in seed.holders(5, seed=3)]
+    for r in rows:
+        for k in constants:
+            r.pop(k, None)
+        if "created_at" not in constants:
+            r["created_at"] = models.utcnow()
+    engine = store.get_engine(db_url)
+    with engine.begin() as conn:
+        assert bulk.insert_batch(conn, bulk.HOLDER_IMPORT.table, [dict(r) for r in rows], ("ssn",), constants) == 5
+    with engine.begin() as conn:
+        assert bulk.insert_batch(conn, bulk.HOLDER_IMPORT.table, [dict(r) for r in rows], ("ssn",), constants) == 0
+    with store.session(db_url) as s:
+        got = {h.ssn: h for h in s.scalars(select(Holder))}
+    assert set(got) == {r["ssn"] for r in rows}
+    for r in rows:
+        h = got[r["ssn"]]
+        assert (h.name, h.birth_date) == (r["name"], r["birth_date"])
+        if "nation" in constants:
+            assert (h.nation, h.region) == ("01", "110101")
