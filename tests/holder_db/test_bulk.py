@@ -74,7 +74,8 @@ def test_cli_import_prints_the_json_summary(db_url: str, tmp_path: Path) -> None
     runner = CliRunner()
     out = runner.invoke(main, ["db", "import", str(path), "--db", db_url, "--json"])
     assert out.exit_code == 0, out.output
-    summary = json.loads(out.stdout)
+    summary = json.loads(out.stdout)  # stdout is only the JSON: the progress bar is on stderr
+    assert "importing holders" in out.stderr
     assert summary["imported"] == 3 and summary["skipped"] == 1
     assert [r["line"] for r in summary["rejected"]] == sorted(expected)
     assert all(set(r) == {"line", "reason"} for r in summary["rejected"])
