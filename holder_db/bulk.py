@@ -1,8 +1,9 @@
 """Bulk import: validate rows with their line numbers, insert the good ones in batches, report the bad ones.
 
 Generic over the table: `sscard db import` (holders) uses it, and so can any other importer (entitlements,
-shared records). Inserts are Core `INSERT ... ON CONFLICT DO NOTHING` executemany batches, so a row already in
-the database is `skipped`, importing the same file twice adds nothing, and concurrent importers do not collide.
+shared records). Inserts are batched `INSERT ... ON CONFLICT DO NOTHING` (an executemany on SQLite, one statement
+over column arrays on PostgreSQL), so a row already in the database is `skipped`, importing the same file twice
+adds nothing, and concurrent importers do not collide.
 
     result = import_csv(engine, path, HOLDER_IMPORT)
     result.as_dict()  # {"imported": N, "skipped": N, "rejected": [{"line": L, "reason": "field: why"}]}
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import gc
+import io
 import itertools
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
@@ -30,7 +31,9 @@ BATCH = 50_000
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (unreadable, not UTF-8, wrong header); nothing was inserted."""
+    """The file as a whole cannot be imported (empty, not UTF-8 at the header, wrong header): raised before anything
+    is inserted. A CSV error the reader cannot get past later in the file also raises it; the batches committed
+    before it stay, and a rerun after the fix adds only the rest."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class ImportSpec:
     to insert, raising `FieldError` (or any ValueError whose message names the field) for a bad row; it must not
     put a full ID number in the message. `key` gives the identity used to spot duplicates inside the file (rows
     with a key seen before are skipped); `conflict` names the unique columns for ON CONFLICT DO NOTHING (None: any
-    unique constraint). `defaults` adds constant columns (e.g. created_at) to every row.
+    unique constraint). `defaults` gives constant columns (e.g. created_at), computed once per import.
     """
 
     table: Table
