@@ -10,6 +10,7 @@ a raw psycopg SELECT.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import sqlite3
@@ -62,7 +63,10 @@ def seeded(url: str, holders: int, lookups: int) -> tuple[int, float, list[str]]
 
 
 def measure(url: str, raw_fn: Callable[[str], object], keys: list[str]) -> dict[str, list[float]]:
-    """The raw lookup, holder_row_by_ssn and the ORM lookup, warmed alike and interleaved (the machine is shared)."""
+    """The raw lookup, holder_row_by_ssn and the ORM lookup, warmed alike and interleaved (the machine is shared).
+    What the set-up left in memory is collected and frozen first, so collector passes over it are not timed."""
+    gc.collect()
+    gc.freeze()
     engine = store.get_engine(url)
     with store.session(url) as session, engine.connect() as core_conn:
         def orm_fn(k: str) -> object:
