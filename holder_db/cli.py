@@ -91,17 +91,26 @@ def db_import(file: Path, db_url: str | None, as_json: bool) -> None:
 @click.command("seed")
 @click.option("--holders", "count", type=click.IntRange(min=0), required=True, help="How many holders to add.")
 @click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="Same seed, same holders.")
+@click.option("--cards", is_flag=True, help="Also give each of them an active card and medical and pension "
+                                            "enrolments (holders that have a card keep theirs).")
 @db_option
 @json_option
-def db_seed(count: int, seed_value: int, db_url: str | None, as_json: bool) -> None:
+def db_seed(count: int, seed_value: int, cards: bool, db_url: str | None, as_json: bool) -> None:
     """Add synthetic, valid holders (real region codes, correct check digits, plausible names)."""
     from holder_db import seed
 
     url = _ready(db_url)
+    engine = store.get_engine(url)
     with _database_errors(), _progress(count, "seeding holders") as tick:
-        result = seed.seed(store.get_engine(url), count, seed_value, progress=tick)
+        result = seed.seed(engine, count, seed_value, progress=tick)
     payload = {"holders": count, "seed": seed_value, "imported": result.imported, "skipped": result.skipped}
-    _emit(as_json, payload, f"added {result.imported} holders ({result.skipped} were already there)")
+    text = f"added {result.imported} holders ({result.skipped} were already there)"
+    if cards:
+        ssns = [row["ssn"] for row in seed.holders(count, seed_value)]
+        with _database_errors(), _progress(count, "issuing cards") as tick:
+            payload["cards"] = seed.cards_and_enrolments(engine, ssns, seed_value, progress=tick)
+        text += f"; {payload['cards']} got a card and enrolments"
+    _emit(as_json, payload, text)
 
 
 @click.command("show")

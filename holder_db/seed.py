@@ -8,10 +8,11 @@ import random
 from importlib import resources
 from typing import Any, Callable, Iterator
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from cardlib.idnumber import check_char
-from holder_db import bulk
+from holder_db import bulk, models
 from holder_db.validate import regions
 
 FIRST_BIRTH = dt.date(1940, 1, 1)
@@ -81,3 +82,38 @@ def _typed(row: Any) -> dict[str, Any]:
     return {**row, "birth_date": dt.date(int(b[:4]), int(b[4:6]), int(b[6:]))}
 
 
+
+
+def cards_and_enrolments(engine: Engine, ssns: list[str], seed: int = 0, *,
+                         progress: Callable[[int], None] | None = None) -> int:
+    """Give each of these holders that has no card yet an active card (卡号, 卡识别码, dates) and medical and pension
+    enrolments in their region; returns how many holders got them. Deterministic for a seed."""
+    rng = random.Random(seed + 1)
+    done = 0
+    for start in range(0, len(ssns), 5000):
+        chunk = ssns[start:start + 5000]
+        with engine.begin() as conn:
+            has_card = select(models.Card.id).where(models.Card.holder_id == models.Holder.id).exists()
+            holders = conn.execute(select(models.Holder.id, models.Holder.region)
+                                   .where(models.Holder.ssn.in_(chunk), ~has_card)  # type: ignore[attr-defined]
+                                   .order_by(models.Holder.id)).all()
+            now = models.utcnow()
+            cards, enrolments = [], []
+            for holder_id, region in holders:
+                issued = dt.date(rng.randrange(2015, 2025), rng.randrange(1, 13), rng.randrange(1, 29))
+                cards.append({"holder_id": holder_id, "card_no": f"{chr(65 + rng.randrange(26))}{holder_id:08d}"[-9:],
+                              "card_id": f"{region}D156000005{rng.getrandbits(64):016X}", "region": region,
+                              "status": "active", "issued_on": issued,
+                              "expires_on": issued.replace(year=issued.year + 10), "created_at": now,
+                              "status_at": now})
+                start_date = dt.date(issued.year - rng.randrange(0, 10), 1, 1)
+                for insurance in ("medical", "pension"):
+                    enrolments.append({"holder_id": holder_id, "insurance": insurance, "region": region,
+                                       "status": "active", "start_date": start_date})
+            bulk.insert_batch(conn, models.Card.__table__, cards, ("card_no",))  # type: ignore[attr-defined]
+            bulk.insert_batch(conn, models.Enrolment.__table__, enrolments,  # type: ignore[attr-defined]
+                              ("holder_id", "insurance", "start_date"))
+            done += len(holders)
+        if progress:
+            progress(len(chunk))
+    return done

@@ -214,3 +214,23 @@ def test_insert_batch_with_constants_anywhere(db_url: str, constants: dict) -> N
         assert (h.name, h.birth_date) == (r["name"], r["birth_date"])
         if "nation" in constants:
             assert (h.nation, h.region) == ("01", "110101")
+
+
+def test_cli_seed_with_cards(db_url: str) -> None:
+    from holder_db import queries
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["db", "seed", "--holders", "30", "--seed", "4", "--cards", "--db", db_url, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["cards"] == 30
+    again = runner.invoke(main, ["db", "seed", "--holders", "30", "--seed", "4", "--cards", "--db", db_url, "--json"])
+    assert json.loads(again.stdout)["cards"] == 0
+    with store.session(db_url) as s:
+        for row in list(seed.holders(30, seed=4))[:5]:
+            holder = queries.holder_by_ssn(s, row["ssn"])
+            [card] = queries.cards_of(s, holder.id)
+            assert card.status == "active" and len(card.card_no) == 9 and len(card.card_id) == 32
+            assert card.card_id.startswith(holder.region + "D156000005")
+            assert queries.holder_by_card_no(s, card.card_no).id == holder.id
+            assert queries.holder_by_card_id(s, card.card_id).id == holder.id
+            assert sorted(e.insurance for e in queries.enrolments_of(s, holder.id)) == ["medical", "pension"]
