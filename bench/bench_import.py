@@ -78,7 +78,7 @@ def raw(path: Path, csv_path: Path) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3, help="alternate the two this many times, keep each one's best")
+    ap.add_argument("--repeat", type=int, default=5, help="alternate the two this many times, keep each one's best")
     ap.add_argument("--postgres", metavar="URL", help="also time the import into this (empty) PostgreSQL database")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
