@@ -51,6 +51,9 @@ def regions() -> Mapping[str, Region]:
     return table
 
 
+_REGIONS = regions()
+
+
 def is_known_region(code: str) -> bool:
     return code in regions()
 
@@ -74,6 +77,14 @@ def parse_date(text: str, field: str) -> dt.date:
 
 
 _SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
+_LAST = tuple(c + c.lower() if c == "X" else c for c in CHECK_CHARS)  # what may end a number, by weighted sum
+
+
+@functools.lru_cache(maxsize=65536)
+def _birth(text: str) -> dt.date | None:
+    """The birth date in an ID number, or None when it does not exist or is before 1880."""
+    date = _date(text)
+    return date if date is not None and date >= _EARLIEST else None
 
 
 def check_ssn(ssn: str, field: str = "ssn") -> tuple[str, dt.date, str]:
@@ -82,11 +93,10 @@ def check_ssn(ssn: str, field: str = "ssn") -> tuple[str, dt.date, str]:
     The usual case (a valid number) takes the short road: one regex for the shape, and the check digit from
     int(body, 13), since 13 = 2 (mod 11) makes sum(d_i * 13^(16-i)) * 2 equal the GB 11643 weighted sum mod 11.
     Anything that fails it is re-checked step by step, in `parse`'s order, for the message."""
-    if isinstance(ssn, str) and _SHAPE.fullmatch(ssn):
+    if ssn.__class__ is str and _SHAPE.fullmatch(ssn):
         region = ssn[:6]
-        birth = _date(ssn[6:14])
-        if (region in regions() and birth is not None and birth >= _EARLIEST
-                and CHECK_CHARS[2 * int(ssn[:17], 13) % 11] == ssn[17].upper()):
+        birth = _birth(ssn[6:14])
+        if region in _REGIONS and birth is not None and ssn[17] in _LAST[2 * int(ssn[:17], 13) % 11]:
             return region, birth, "1" if ord(ssn[16]) % 2 else "2"
     return _check_ssn_slowly(ssn, field)
 
@@ -153,7 +163,7 @@ def holder_row(row: Mapping[str, str], today: dt.date | None = None) -> dict[str
         raise FieldError("birth_date", f"does not match the ID number {mask(ssn)}")
     if birth > _LOADED_ON and birth > (today or _today()):  # the first test settles nearly every row
         raise FieldError("birth_date", "is in the future")
-    table = regions()
+    table = _REGIONS
     birthplace = row["birthplace"].strip()
     if birthplace and birthplace not in table:
         raise FieldError("birthplace", "must be empty or a six-digit GB/T 2260 region code")
