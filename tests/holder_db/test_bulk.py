@@ -234,3 +234,35 @@ def test_cli_seed_with_cards(db_url: str) -> None:
             assert queries.holder_by_card_no(s, card.card_no).id == holder.id
             assert queries.holder_by_card_id(s, card.card_id).id == holder.id
             assert sorted(e.insurance for e in queries.enrolments_of(s, holder.id)) == ["medical", "pension"]
+
+
+def test_two_importers_of_one_file_at_once(db_url: str, tmp_path: Path) -> None:
+    """Concurrent imports of the same rows collide on nothing: each row goes in once, the other importer skips it."""
+    import threading
+
+    path = tmp_path / "many.csv"
+    rows = list(seed.holders(3000, seed=11))
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HEADER.split(","))
+        w.writeheader()
+        w.writerows(rows)
+    engine = store.get_engine(db_url)
+    results: list[bulk.ImportResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(bulk.import_csv(engine, path, bulk.HOLDER_IMPORT, batch_size=500))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sum(r.imported for r in results) == 3000
+    assert sum(r.skipped for r in results) == 3000
+    with store.session(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Holder)) == 3000
