@@ -63,6 +63,8 @@ COMMANDS: dict[str, Any] = {
         "import": "holder_db.cli:db_import",
         "seed": "holder_db.cli:db_seed",
         "show": "holder_db.cli:db_show",
+        "card-add": "holder_db.cli:db_card_add",
+        "card-status": "holder_db.cli:db_card_status",
         "import-entitlements": "terminal.cli:import_entitlements",
         "import-records": "terminal.cli:import_records",
     },

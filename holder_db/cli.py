@@ -132,3 +132,58 @@ def db_show(ssn: str, actor: str, db_url: str | None, as_json: bool) -> None:
                   + (f" to {e['end_date']}" if e["end_date"] else "") for e in view["enrolments"]]
     text += ["cards:"] + (cards or ["  (none)"]) + ["enrolments:"] + (enrolments or ["  (none)"])
     _emit(as_json, view, "\n".join(text))
+
+
+@click.command("card-add")
+@click.option("--ssn", required=True, help="The holder's social security number (already in the store).")
+@click.option("--card-no", required=True, help="卡号 (9 characters).")
+@click.option("--card-id", required=True, help="卡识别码, 32 hex characters.")
+@click.option("--expiry", type=click.DateTime(["%Y%m%d", "%Y-%m-%d"]), default=None, help="卡有效期.")
+@db_option
+@json_option
+def db_card_add(ssn: str, card_no: str, card_id: str, expiry: Any, db_url: str | None, as_json: bool) -> None:
+    """Record a card made for a holder; it starts as `applied` and moves on with `sscard db card-status`."""
+    from cardlib.idnumber import mask
+    from holder_db.models import Card
+
+    card_id = card_id.upper()
+    if len(card_no) != 9 or not card_no.isalnum():
+        raise click.BadParameter("must be 9 letters or digits", param_hint="--card-no")
+    if len(card_id) != 32 or any(c not in "0123456789ABCDEF" for c in card_id):
+        raise click.BadParameter("must be 32 hex characters", param_hint="--card-id")
+    url = _ready(db_url)
+    with _database_errors(), store.session(url) as s:
+        holder = queries.holder_by_ssn(s, ssn)
+        if holder is None:
+            raise click.ClickException("no holder with that ID number (import the holder first)")
+        if queries.card_by_no(s, card_no) is not None or queries.card_by_id(s, card_id) is not None:
+            raise click.ClickException("a card with that number or card id is already recorded")
+        s.add(Card(holder_id=holder.id, card_no=card_no, card_id=card_id, region=card_id[:6],
+                   expires_on=expiry.date() if expiry else None))
+    payload = {"card_no": card_no, "holder": mask(ssn), "status": "applied"}
+    _emit(as_json, payload, f"card {card_no} recorded for {mask(ssn)} (applied)")
+
+
+@click.command("card-status")
+@click.argument("card_no")
+@click.argument("status")
+@click.option("--reason", default="", help="Why, for the card's history.")
+@click.option("--actor", default="cli", show_default=True, help="Who, for the card's history.")
+@db_option
+@json_option
+def db_card_status(card_no: str, status: str, reason: str, actor: str, db_url: str | None, as_json: bool) -> None:
+    """Move a card along its lifecycle (applied, produced, issued, active, lost, replaced, cancelled); only
+    legal steps are taken."""
+    from holder_db.cards import TransitionError, transition
+
+    url = _ready(db_url)
+    with _database_errors(), store.session(url) as s:
+        card = queries.card_by_no(s, card_no)
+        if card is None:
+            raise click.ClickException(f"no card {card_no}")
+        before = card.status
+        try:
+            transition(s, card, status, actor=actor, reason=reason)
+        except TransitionError as exc:
+            raise click.ClickException(str(exc)) from None
+    _emit(as_json, {"card_no": card_no, "from": before, "status": status}, f"card {card_no}: {before} -> {status}")

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: a sample software card in the virtual reader, read back through PC/SC.
+# The main job on embedded defaults: the e-card service over the holder store (SQLite file var/sscard.db), with
+# a sample holder whose software card sits in the virtual reader.
 #   1. installs what is missing (scripts/bootstrap.sh);
 #   2. makes sure pcscd runs (with vsmartcard's vpcd reader);
-#   3. makes var/sample-card.json from docs/sample-holder.json if it does not exist yet;
-#   4. serves it in vpcd slot 0 (`sscard sim serve`) and reads it with `sscard card read`;
-#   5. keeps it served until Ctrl-C.
+#   3. makes issuer card keys (var/issuer-keys) and e-card signing keys (var/ecard-keys) if absent;
+#   4. makes var/sample-card.json from docs/sample-holder.json if it does not exist yet, under the issuer keys;
+#   5. serves it in vpcd slot 0 (`sscard sim serve`) and reads it with `sscard card read --verify`;
+#   6. records the sample holder and an active card in the holder store, and starts `sscard serve`;
+#   7. keeps everything running until Ctrl-C.
 # More services join in `start_services` below; each one started there is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +17,9 @@ VPCD=${SSCARD_VPCD:-127.0.0.1:35963}
 READER=${SSCARD_READER:-"Virtual PCD 00 00"}
 CARD=${SSCARD_CARD:-var/sample-card.json}
 HOLDER=${SSCARD_HOLDER:-docs/sample-holder.json}
+ISSUER_KEYS=${SSCARD_ISSUER_KEYS:-var/issuer-keys}
+ECARD_KEYS=${SSCARD_ECARD_KEYS:-var/ecard-keys}
+PORT=${SSCARD_PORT:-8000}
 LOGS=var/log
 LOCK=/tmp/sscard-pcsc.lock  # the vpcd slots are shared with the PC/SC tests, which take the same lock
 SSCARD=.venv/bin/sscard
@@ -67,7 +73,7 @@ start_card() {
   fi
   if [ ! -f "$CARD" ]; then
     say "making $CARD from $HOLDER"
-    "$SSCARD" sim new --holder "$HOLDER" --out "$CARD" >&2
+    "$SSCARD" sim new --holder "$HOLDER" --out "$CARD" --keys "$ISSUER_KEYS" >&2
   fi
   if ! wait_for_reader "$READER" false; then
     say "'$READER' already holds a card: another card server is connected to vpcd $VPCD"
@@ -81,7 +87,7 @@ start_card() {
   fi
   say "reading the card back through PC/SC:"
   local line historical
-  line=$("$SSCARD" card read --reader "$READER")
+  line=$("$SSCARD" card read --reader "$READER" --verify --keys "$ISSUER_KEYS")
   printf '%s\n' "$line"
   historical=$(.venv/bin/python -c 'import sys; from simulators.image import load; print(load(sys.argv[1]).historical.hex().upper())' "$CARD")
   if [[ "$line" != *"|$historical|"* ]]; then
@@ -90,9 +96,57 @@ start_card() {
   fi
 }
 
+make_keys() {
+  mkdir -p var
+  [ -d "$ISSUER_KEYS" ] || "$SSCARD" keys new-issuer --out "$ISSUER_KEYS" >&2
+  [ -d "$ECARD_KEYS" ] || "$SSCARD" keys new --out "$ECARD_KEYS" >&2
+}
+
+record_sample_holder() {  # the sample holder and their card, active, in the holder store (once)
+  "$SSCARD" db init >&2
+  local ssn card_no card_id
+  read -r ssn card_no card_id < <(.venv/bin/python -c '
+import json, sys
+h = json.load(open(sys.argv[1]))
+print(h["ssn"], h["card_no"], h["card_id"])
+' "$HOLDER")
+  if "$SSCARD" db show "$ssn" --json 2>/dev/null | grep -q "\"$card_no\""; then
+    return
+  fi
+  local csv=var/sample-holder.csv
+  .venv/bin/python -c '
+import json, sys
+h = json.load(open(sys.argv[1]))
+digits = lambda d: d.replace("-", "")
+print("ssn,name,gender,nation,birth_date,birthplace,region")
+print(",".join([h["ssn"], h["name"], h["gender"], h["nation"], digits(h["birth_date"]), h["birthplace"], h["ssn"][:6]]))
+' "$HOLDER" > "$csv"
+  "$SSCARD" db import "$csv" >&2
+  "$SSCARD" db card-add --ssn "$ssn" --card-no "$card_no" --card-id "$card_id" >&2
+  for status in produced issued active; do
+    "$SSCARD" db card-status "$card_no" "$status" --reason "sample card (scripts/start.sh)" >&2
+  done
+}
+
+start_server() {
+  "$SSCARD" serve --keys "$ECARD_KEYS" --port "$PORT" >>"$LOGS/server.log" 2>&1 &
+  CHILDREN+=($!)
+  for _ in $(seq 1 150); do
+    if .venv/bin/python -c 'import sys, httpx; httpx.get(sys.argv[1], timeout=1).raise_for_status()' \
+        "http://127.0.0.1:$PORT/.well-known/jwks.json" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  say "the e-card server did not start; see $LOGS/server.log"
+  exit 1
+}
+
 start_services() {
+  make_keys
   start_card
-  # further services (e.g. the e-card server) start here and append their PIDs to CHILDREN
+  record_sample_holder
+  start_server
 }
 
 scripts/bootstrap.sh
@@ -104,10 +158,14 @@ cat >&2 <<INFO
   card image   $ROOT/$CARD
   reader       $READER (vpcd $VPCD)
   card log     $ROOT/$LOGS/card.log
+  holder store $ROOT/var/sscard.db (SQLite)
+  e-card       http://127.0.0.1:$PORT  (OpenAPI docs at /docs; log $ROOT/$LOGS/server.log)
+  keys         $ROOT/$ISSUER_KEYS (issuer card keys), $ROOT/$ECARD_KEYS (e-card signing keys)
   lock         $LOCK (held while serving: PC/SC test sessions wait for it)
-  try          $SSCARD card read --json
+  try          $SSCARD card read --json --verify --keys $ISSUER_KEYS
+               $SSCARD terminal identify --reader "$READER" --keys $ISSUER_KEYS
                opensc-tool -l; opensc-tool -r 0 -s 00A404000F7378312E73682EC9E7BBE1B1A3D5CF -s 00B2012C00
 
-Serving the card until Ctrl-C.
+Serving the card and the e-card server until Ctrl-C.
 INFO
 wait "${CHILDREN[@]}"
