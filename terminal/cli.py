@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from terminal import settlement
 
-DEFAULT_RECEIPTS = "receipts"
+DEFAULT_RECEIPTS = "var/receipts"
 
 
 def _out(as_json: bool, payload: Any, text: str) -> None:
