@@ -14,7 +14,7 @@ import click
 from .fields import FieldError
 from .reader_interface import AtrError, basic_info, basic_info_line, error_code
 from .ssapp import CardDataError, SocialSecurityApp
-from .sw import CardError
+from .sw import CardError, CodedError
 from .tlv import TlvError
 from .transport import TransportError
 
@@ -73,9 +73,7 @@ def card_read(reader: str | None, terminal_no: str, device_no: str, as_json: boo
             info = SocialSecurityApp(transport).read_card_info()
     except EXPECTED as exc:
         _fail(exc, as_json)
-    except RuntimeError as exc:  # verified reading: CardSecurityError / PsamError carry interface_code
-        if not isinstance(getattr(exc, "interface_code", None), int):
-            raise
+    except CodedError as exc:  # verified reading: CardSecurityError / PsamError
         _fail(exc, as_json)
     if as_json:
         out = basic_info(info, terminal_no=terminal_no, device_no=device_no)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
 
 import apdu_specs
+from cardlib.transport import Transmitter
 from cardlib.psam import Psam
 from cardlib.secure_messaging import CardRefused, secure_command
 from cardlib.security import CardSecurityError, CardSession, sw_code
@@ -28,10 +28,6 @@ TAG = 0x70
 KINDS = {"settlement": 0x01, "refund": 0x02}
 ID_LENGTH = 16
 RECORD_NOT_FOUND = 0x6A83
-
-
-class Transmitter(Protocol):
-    def transmit(self, apdu: bytes) -> bytes: ...
 
 
 class MedicalRecordError(ValueError):

@@ -10,16 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import apdu_specs
+from cardlib.transport import Transmitter
 from cardlib import tlv
 
 PPSE = b"2PAY.SYS.DDF01"
-
-
-class Transmitter(Protocol):
-    def transmit(self, apdu: bytes) -> bytes: ...
 
 
 class BankError(RuntimeError):

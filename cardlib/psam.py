@@ -6,9 +6,10 @@ sees something that transmits APDUs.
 """
 from __future__ import annotations
 
-from typing import Protocol
 
 import apdu_specs
+from cardlib.sw import CodedError
+from cardlib.transport import Transmitter
 from cardlib.crypto import Alg, alg_id, block_size
 from cardlib.issuer_keys import card_factor, city_factor
 
@@ -18,20 +19,8 @@ PSAM_KEY_MISSING = -2202
 PSAM_REFUSED = -2203
 
 
-class Transmitter(Protocol):
-    def transmit(self, apdu: bytes) -> bytes: ...
-
-
-class PsamError(RuntimeError):
+class PsamError(CodedError):
     """The PSAM refused or is missing; `code` is the reader-interface code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def interface_code(self) -> int:
-        return self.code
 
 
 class Psam:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
 
 import apdu_specs
+from cardlib.sw import CodedError
+from cardlib.transport import Transmitter
 from cardlib.crypto import Alg, alg_from_id, block_size
 from cardlib.psam import Psam, PsamError
 from cardlib.secure_messaging import CardRefused, get_challenge, secure_command
@@ -29,20 +30,8 @@ PIN_WRONG = -51
 PIN_BLOCKED = -52
 
 
-class Transmitter(Protocol):
-    def transmit(self, apdu: bytes) -> bytes: ...
-
-
-class CardSecurityError(RuntimeError):
+class CardSecurityError(CodedError):
     """A security step failed; `code` is the reader-interface error code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def interface_code(self) -> int:
-        return self.code
 
 
 class PinError(CardSecurityError):

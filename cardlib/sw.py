@@ -40,6 +40,18 @@ def describe(sw: int) -> StatusWord:
     return StatusWord(sw, spec.name, meaning, spec.code if spec.code is not None else -sw)
 
 
+class CodedError(RuntimeError):
+    """A failure a terminal reports with a reader-interface error code (CARD-FACTS: -20..-25, -2201.., ...)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def interface_code(self) -> int:
+        return self.code
+
+
 class CardError(Exception):
     """The card answered a command with a status word other than 9000."""
 

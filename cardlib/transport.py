@@ -28,6 +28,12 @@ class CardRemovedError(TransportError):
     """The card was removed, reset or stopped responding during the session; reconnect and start over."""
 
 
+class Transmitter(Protocol):
+    """What a card service needs of a connection: one APDU in, the whole response out (a Transport, a Channel)."""
+
+    def transmit(self, apdu: bytes) -> bytes: ...
+
+
 @runtime_checkable
 class Transport(Protocol):
     def connect(self) -> None: ...
