@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardlib.idnumber import mask
-from ecard_server import jws, sdjwt, status_list, tokens
+from ecard_server import jws, offline_docs, sdjwt, status_list, tokens
 from ecard_server.device import REQUEST_TYP, body_hash
 from ecard_server.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
 from ecard_server.ratelimit import RateLimiter, retry_after
@@ -273,7 +273,9 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
         version="1",
         description=__doc__,
         responses={400: {"description": "Bad request"}, 422: {"description": "Invalid input"}},
+        docs_url=None, redoc_url=None,
     )
+    offline_docs.mount(app)
     app.state.ecard = state
 
     @app.exception_handler(RequestValidationError)

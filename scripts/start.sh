@@ -2,25 +2,30 @@
 # The main job on embedded defaults: the e-card service over the holder store (SQLite file var/sscard.db), with
 # a sample holder whose software card sits in the virtual reader.
 #   1. installs what is missing (scripts/bootstrap.sh);
-#   2. makes sure pcscd runs (with vsmartcard's vpcd reader);
+#   2. makes sure pcscd runs (with vsmartcard's vpcd reader), starting its own if none does;
 #   3. makes issuer card keys (var/issuer-keys) and e-card signing keys (var/ecard-keys) if absent;
 #   4. makes var/sample-card.json from docs/sample-holder.json if it does not exist yet, under the issuer keys;
 #   5. serves it in vpcd slot 0 (`sscard sim serve`) and reads it with `sscard card read --verify`;
 #   6. records the sample holder and an active card in the holder store, and starts `sscard serve`;
-#   7. keeps everything running until Ctrl-C.
+#   7. keeps everything running until Ctrl-C, then stops all it started.
+# Every step is resumable: each output appears whole or not at all (keys are made aside and moved into place; the
+# card's lifecycle is walked from wherever it stands), so a run interrupted anywhere is completed by the next.
+# SSCARD_VAR moves every file it writes (keys, card, store, logs) out of var/.
 # More services join in `start_services` below; each one started there is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
+VAR=${SSCARD_VAR:-var}
 VPCD=${SSCARD_VPCD:-127.0.0.1:35963}
 READER=${SSCARD_READER:-"Virtual PCD 00 00"}
-CARD=${SSCARD_CARD:-var/sample-card.json}
+CARD=${SSCARD_CARD:-$VAR/sample-card.json}
 HOLDER=${SSCARD_HOLDER:-docs/sample-holder.json}
-ISSUER_KEYS=${SSCARD_ISSUER_KEYS:-var/issuer-keys}
-ECARD_KEYS=${SSCARD_ECARD_KEYS:-var/ecard-keys}
+ISSUER_KEYS=${SSCARD_ISSUER_KEYS:-$VAR/issuer-keys}
+ECARD_KEYS=${SSCARD_ECARD_KEYS:-$VAR/ecard-keys}
 PORT=${SSCARD_PORT:-8000}
-LOGS=var/log
+export SSCARD_DB=${SSCARD_DB:-sqlite:///$VAR/sscard.db}
+LOGS=$VAR/log
 LOCK=/tmp/sscard-pcsc.lock  # the vpcd slots are shared with the PC/SC tests, which take the same lock
 SSCARD=.venv/bin/sscard
 CHILDREN=()
@@ -40,12 +45,14 @@ trap stop_children EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ensure_pcscd() {
+ensure_pcscd() {  # a pcscd of its own runs in the foreground as a child, so that Ctrl-C stops it too
   if grep -qsx pcscd /proc/[0-9]*/comm; then
     return
   fi
   say "starting pcscd"
-  if [ "$(id -u)" -eq 0 ]; then pcscd; else sudo pcscd; fi
+  mkdir -p "$LOGS"
+  if [ "$(id -u)" -eq 0 ]; then pcscd -f >>"$LOGS/pcscd.log" 2>&1 & else sudo -n pcscd -f >>"$LOGS/pcscd.log" 2>&1 & fi
+  CHILDREN+=($!)
 }
 
 wait_for_reader() {  # $1 = reader name, $2 = "true" (a card present) or "false"
@@ -62,14 +69,23 @@ sys.exit(0 if any(r["reader"] == want and r["card_present"] == present for r in 
   return 1
 }
 
+holder_of_lock() {  # what the holder of the lock wrote into it (start.sh or a pytest session)
+  local who
+  who=$(head -c 200 "$LOCK" 2>/dev/null | head -n 1)
+  printf '%s' "${who:-a process that did not say who it is}"
+}
+
 start_card() {
-  mkdir -p var "$LOGS"
+  mkdir -p "$VAR" "$LOGS"
   exec 9>>"$LOCK"
   if [ -n "${SSCARD_PCSC_LOCK_HELD:-}" ]; then
     :  # the caller (a test session) holds the lock already
-  elif ! flock -n 9; then
-    say "waiting for $LOCK (a PC/SC test session is using the virtual readers)"
-    flock -w 900 9 || { say "gave up waiting for $LOCK"; exit 1; }
+  else
+    if ! flock -n 9; then
+      say "waiting for the virtual readers: $LOCK is held by $(holder_of_lock)"
+      flock -w 900 9 || { say "gave up waiting for $LOCK, held by $(holder_of_lock)"; exit 1; }
+    fi
+    printf 'scripts/start.sh in %s (pid %s)\n' "$ROOT" "$$" >"$LOCK"  # who holds it, for whoever waits
   fi
   if [ ! -f "$CARD" ]; then
     say "making $CARD from $HOLDER"
@@ -96,35 +112,60 @@ start_card() {
   fi
 }
 
-make_keys() {
-  mkdir -p var
-  [ -d "$ISSUER_KEYS" ] || "$SSCARD" keys new-issuer --out "$ISSUER_KEYS" >&2
-  [ -d "$ECARD_KEYS" ] || "$SSCARD" keys new --out "$ECARD_KEYS" >&2
+make_keys() {  # made in a folder beside the real one and moved into place: there whole, or not at all
+  mkdir -p "$VAR"
+  local kind dir
+  for kind in new-issuer new; do
+    [ "$kind" = new ] && dir=$ECARD_KEYS || dir=$ISSUER_KEYS
+    [ -d "$dir" ] && continue
+    rm -rf "$dir.partial"
+    "$SSCARD" keys "$kind" --out "$dir.partial" >&2
+    mv "$dir.partial" "$dir"
+  done
 }
 
-record_sample_holder() {  # the sample holder and their card, active, in the holder store (once)
+card_status() {  # the sample card's status in the holder store, or nothing when it is not recorded
+  "$SSCARD" db show "$1" --json 2>/dev/null | .venv/bin/python -c '
+import json, sys
+cards = [c for c in json.load(sys.stdin).get("cards", []) if c.get("card_no") == sys.argv[1]]
+print(cards[0]["status"] if cards else "")
+' "$2" 2>/dev/null || true
+}
+
+record_sample_holder() {  # the sample holder and their card, active, in the holder store; each step resumable
   "$SSCARD" db init >&2
-  local ssn card_no card_id
+  local ssn card_no card_id status
   read -r ssn card_no card_id < <(.venv/bin/python -c '
 import json, sys
 h = json.load(open(sys.argv[1]))
 print(h["ssn"], h["card_no"], h["card_id"])
 ' "$HOLDER")
-  if "$SSCARD" db show "$ssn" --json 2>/dev/null | grep -q "\"$card_no\""; then
-    return
-  fi
-  local csv=var/sample-holder.csv
-  .venv/bin/python -c '
+  status=$(card_status "$ssn" "$card_no")
+  if [ -z "$status" ]; then
+    local csv=$VAR/sample-holder.csv
+    .venv/bin/python -c '
 import json, sys
 h = json.load(open(sys.argv[1]))
 digits = lambda d: d.replace("-", "")
 print("ssn,name,gender,nation,birth_date,birthplace,region")
 print(",".join([h["ssn"], h["name"], h["gender"], h["nation"], digits(h["birth_date"]), h["birthplace"], h["ssn"][:6]]))
 ' "$HOLDER" > "$csv"
-  "$SSCARD" db import "$csv" >&2
-  "$SSCARD" db card-add --ssn "$ssn" --card-no "$card_no" --card-id "$card_id" >&2
-  for status in produced issued active; do
-    "$SSCARD" db card-status "$card_no" "$status" --reason "sample card (scripts/start.sh)" >&2
+    "$SSCARD" db import "$csv" >&2  # a second import of the same row adds nothing
+    "$SSCARD" db card-add --ssn "$ssn" --card-no "$card_no" --card-id "$card_id" >&2
+    status=applied
+  fi
+  # Walk the rest of the way to active from wherever an earlier run stopped; a card that went elsewhere (reported
+  # lost in the tour, say) is left as the holder store has it.
+  local steps=""
+  case "$status" in
+    applied) steps="produced issued active" ;;
+    produced) steps="issued active" ;;
+    issued) steps="active" ;;
+    active) ;;
+    *) say "the sample card $card_no is $status in the holder store; left as it is" ;;
+  esac
+  for next in $steps; do
+    "$SSCARD" db card-status "$card_no" "$next" --reason "sample card (scripts/start.sh)" >&2
   done
 }
 
@@ -153,14 +194,16 @@ scripts/bootstrap.sh
 ensure_pcscd
 start_services
 
+here() { case "$1" in /*) printf %s "$1" ;; *) printf %s "$ROOT/$1" ;; esac; }  # a path as the banner shows it
+
 cat >&2 <<INFO
 
-  card image   $ROOT/$CARD
+  card image   $(here "$CARD")
   reader       $READER (vpcd $VPCD)
-  card log     $ROOT/$LOGS/card.log
-  holder store $ROOT/var/sscard.db (SQLite)
-  e-card       http://127.0.0.1:$PORT  (OpenAPI docs at /docs; log $ROOT/$LOGS/server.log)
-  keys         $ROOT/$ISSUER_KEYS (issuer card keys), $ROOT/$ECARD_KEYS (e-card signing keys)
+  card log     $(here "$LOGS")/card.log
+  holder store $SSCARD_DB
+  e-card       http://127.0.0.1:$PORT  (OpenAPI docs at /docs; log $(here "$LOGS")/server.log)
+  keys         $(here "$ISSUER_KEYS") (issuer card keys), $(here "$ECARD_KEYS") (e-card signing keys)
   lock         $LOCK (held while serving: PC/SC test sessions wait for it)
   try          $SSCARD card read --json --verify --keys $ISSUER_KEYS
                $SSCARD terminal identify --reader "$READER" --keys $ISSUER_KEYS

@@ -96,6 +96,11 @@ def ensure_pcscd() -> None:
                     f"{sorted(reader_states())})")
 
 
+def _lock_holder(lock: Any) -> str:
+    lock.seek(0)
+    return lock.readline(200).strip() or "another process"
+
+
 @pytest.fixture(scope="session")
 def pcsc() -> Iterator[None]:
     """A pcscd with the vpcd readers, and this session's exclusive hold on them."""
@@ -107,8 +112,11 @@ def pcsc() -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= end:
-                    pytest.fail(f"another test session held {LOCK_PATH} for {LOCK_WAIT:.0f}s")
+                    pytest.fail(f"{_lock_holder(lock)} held {LOCK_PATH} for {LOCK_WAIT:.0f}s")
                 time.sleep(0.5)
+        lock.truncate(0)  # who holds it, for scripts/start.sh and other sessions that wait
+        lock.write(f"a pytest session in {ROOT} (pid {os.getpid()})\n")
+        lock.flush()
         try:
             ensure_pcscd()
             yield

@@ -25,7 +25,9 @@ def test_start_script_serves_and_reads_the_sample_card(tmp_path: Path, pcsc: Non
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db = f"sqlite:///{tmp_path / 'sscard.db'}"
-    env = {**os.environ, "SSCARD_CARD": str(card), "SSCARD_PCSC_LOCK_HELD": "1", "SSCARD_DB": db,
+    var_before = _tracked_var()
+    env = {**os.environ, "SSCARD_VAR": str(tmp_path / "var"), "SSCARD_CARD": str(card), "SSCARD_PCSC_LOCK_HELD": "1",
+           "SSCARD_DB": db,
            "SSCARD_ISSUER_KEYS": str(tmp_path / "issuer-keys"), "SSCARD_ECARD_KEYS": str(tmp_path / "ecard-keys"),
            "SSCARD_PORT": str(port)}
     with open(log, "wb") as out:
@@ -57,3 +59,10 @@ def test_start_script_serves_and_reads_the_sample_card(tmp_path: Path, pcsc: Non
     assert wait_for(lambda: not reader_states().get(reader_name(0), False), 15)  # its card server is gone
     with pytest.raises(httpx.TransportError):  # and so is its e-card server
         httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=2)
+    assert _tracked_var() == var_before  # SSCARD_VAR took every file it writes: nothing went into the checkout
+    assert (tmp_path / "var" / "log" / "card.log").exists() and (tmp_path / "var" / "sample-holder.csv").exists()
+
+
+def _tracked_var() -> dict[str, int]:
+    var = ROOT / "var"
+    return {str(p.relative_to(var)): p.stat().st_mtime_ns for p in var.rglob("*")} if var.exists() else {}
