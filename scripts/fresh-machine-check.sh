@@ -85,13 +85,13 @@ t0=$(now)
 if [ ! -s "$tarball" ]; then
   mkdir -p "$cache"
   build_root() {
-    mmdebstrap --quiet --variant=minbase --include=python3,python3-venv \
+    mmdebstrap --quiet --format=tar --variant=minbase --include=python3,python3-venv \
       --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$tarball.part" "$sources"
   }
   say "building a bare Debian 12 root (cached in $tarball)"
   if ! build_root; then
     say "building the root failed (the network?); retrying once"
-    rm -f "$tarball.part"
+    rm -rf "$tarball.part"
     build_root || { say "building the root failed twice"; exit 1; }
   fi
   mv "$tarball.part" "$tarball"
