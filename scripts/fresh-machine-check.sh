@@ -82,7 +82,8 @@ tarball=$cache/bookworm-minbase-python3-venv.tar
 sources=/etc/apt/sources.list.d/debian.sources
 [ -f "$sources" ] || sources=/etc/apt/sources.list
 t0=$(now)
-if [ ! -s "$tarball" ]; then
+if [ ! -f "$tarball" ] || [ ! -s "$tarball" ]; then
+  rm -rf "$tarball"
   mkdir -p "$cache"
   build_root() {
     mmdebstrap --quiet --format=tar --variant=minbase --include=python3,python3-venv \
