@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 log=$(mktemp /tmp/start.XXXXXX.log)
 fail() { echo "main job: $*" >&2; echo "--- scripts/start.sh said:" >&2; tail -n 40 "$log" >&2; exit 1; }
 
-# A process group of its own, as a terminal gives a foreground job, so Ctrl-C can be sent as a terminal sends it.
-setsid scripts/start.sh >"$log" 2>&1 </dev/null &
+# Job control gives the job a process group of its own with SIGINT not ignored (a plain background job of a script
+# ignores it), so Ctrl-C can be sent to it as a terminal sends it.
+set -m
+scripts/start.sh >"$log" 2>&1 </dev/null &
 job=$!
 for _ in $(seq 1 900); do
   grep -q "Serving the card and the e-card server until Ctrl-C." "$log" && break
