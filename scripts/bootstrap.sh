@@ -16,7 +16,7 @@ debs=(
   python3 python3-venv python3-dev                       # the interpreter, venv and headers
   libzbar0                                               # QR decoding in the tests
   postgresql redis-server                                # servers the tests start (never the system service)
-  procps util-linux iproute2 curl jq ca-certificates     # pgrep, flock/unshare, ip, README's tour, pip over TLS
+  procps util-linux curl jq ca-certificates              # pgrep, flock, README's tour and docs, pip over TLS
 )
 missing=()
 for p in "${debs[@]}"; do
