@@ -48,6 +48,7 @@ host_missing=()
 command -v mmdebstrap >/dev/null || host_missing+=(mmdebstrap)
 command -v unshare >/dev/null || host_missing+=(util-linux)
 command -v ip >/dev/null || host_missing+=(iproute2)
+command -v tini >/dev/null || host_missing+=(tini)  # PID 1 of each phase: it reaps orphans as a machine's init does
 if [ ${#host_missing[@]} -gt 0 ]; then
   say "installing ${host_missing[*]} on the host"
   apt-get update -qq
@@ -126,7 +127,7 @@ in_root() {
   local script=$1
   timeout --kill-after=15 "$(remaining)" \
     unshare "${net[@]}" --pid --mount --fork --kill-child --mount-proc="$root/proc" -- \
-    bash -c "set -e; $up
+    tini -g -- bash -c "set -e; $up
       mount --rbind /dev '$root/dev'
       mount -o ro --bind /sys '$root/sys'
       mount -t tmpfs tmpfs '$root/tmp'

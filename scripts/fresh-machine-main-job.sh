@@ -44,10 +44,16 @@ wait "$job" || rc=$?
 [ "$rc" -eq 130 ] || fail "scripts/start.sh exited $rc on Ctrl-C, not 130"
 
 sleep 1
+ours=" "  # this shell and the ones that started it (the namespace's init among them)
+p=$$
+while [ -n "$p" ] && [ "$p" != 0 ]; do
+  ours+="$p "
+  p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+done
 left=()
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
-  [ "$p" = 1 ] || [ "$p" = $$ ] && continue
+  [[ "$ours" == *" $p "* ]] && continue
   comm=""; read -r comm <"$d/comm" 2>/dev/null || continue
   left+=("$p:$comm")
 done
