@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import apdu_specs
 from cardlib import tlv
+from cardlib.personalization import eject
 from simulators import personalization
 
-EJECT = bytes.fromhex("80EE0000")
+EJECT = eject().to_bytes()  # apdu_specs/personalization.toml
 OK = b"\x90\x00"
 
 

@@ -21,12 +21,14 @@ from typing import Any, Callable
 import apdu_specs
 from cardlib import issuer_keys
 from cardlib.crypto import Alg, alg_id, block_size, decrypt_ecb, unpad_80
+from cardlib.personalization import cplc_tag, cplc_value, dgi, parse_dgis
 
 BLANK_FORMAT = "sscard-blank/1"
 OK = b"\x90\x00"
-STATE_BLANK = 0x01
-DGI_EF05, DGI_EF06, DGI_BANK = 0x0101, 0x0102, 0x0201
-DGI_KEYS, DGI_BANK_KEY, DGI_PIN = 0x8101, 0x8201, 0x9101
+STATE_BLANK = int(apdu_specs.personalization()["state_blank"], 16)
+DGI_EF05, DGI_EF06, DGI_BANK = dgi("ef05"), dgi("ef06"), dgi("bank")
+DGI_KEYS, DGI_BANK_KEY, DGI_PIN = dgi("keys"), dgi("bank_key"), dgi("pin")
+STORE_DATA = apdu_specs.personalization()["store_data"]
 
 
 def _sw(name: str) -> bytes:
@@ -51,19 +53,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def is_blank(image: dict[str, Any]) -> bool:
     return isinstance(image, dict) and image.get("format") == BLANK_FORMAT
-
-
-def parse_dgis(data: bytes) -> list[tuple[int, bytes]]:
-    out, i = [], 0
-    while i < len(data):
-        if i + 3 > len(data):
-            raise ValueError("DGI header truncated")
-        dgi, n = int.from_bytes(data[i : i + 2], "big"), data[i + 2]
-        if i + 3 + n > len(data):
-            raise ValueError("DGI longer than the data")
-        out.append((dgi, data[i + 3 : i + 3 + n]))
-        i += 3 + n
-    return out
 
 
 def split_records(data: bytes) -> list[bytes]:
@@ -115,20 +104,19 @@ class BlankCard:
         if len(apdu) < 4:
             return _sw("wrong_length")
         cla, ins, p1, p2 = apdu[:4]
-        if (cla, ins, p1, p2) == (0x80, 0xCA, 0x9F, 0x7F):
-            value = self.serial + bytes([alg_id(self.alg), STATE_BLANK])
-            return b"\x9f\x7f" + bytes([len(value)]) + value + OK
-        if (cla, ins) == (0x80, 0xE2):
+        if (cla, ins, p1 << 8 | p2) == (0x80, 0xCA, cplc_tag()):
+            return cplc_value(self.serial, alg_id(self.alg), STATE_BLANK) + OK
+        if (cla, ins) == (int(STORE_DATA["cla"], 16), int(STORE_DATA["ins"], 16)):
             body = apdu[4:]
             if len(body) < 2 or len(body) not in (1 + body[0], 2 + body[0]):
                 return _sw("wrong_length")
             try:
-                for dgi, value in parse_dgis(body[1 : 1 + body[0]]):
-                    self._groups[dgi] = value
+                for number, value in parse_dgis(body[1 : 1 + body[0]]):
+                    self._groups[number] = value
             except ValueError:
                 self._groups = {}
                 return _sw("wrong_data")
-            if p1 & 0x80:
+            if p1 & int(STORE_DATA["last_p1"], 16):
                 return self._commit()
             return OK
         if ins == 0xA4:
