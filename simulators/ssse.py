@@ -405,7 +405,7 @@ class SsseApplet:
             return sw("memory_failure")
         if not image.pin_matches(digits):
             self.pin_ok = False
-            return sw("pin_wrong", image.pin_tries_left) if image.pin_tries_left else sw("auth_blocked")
+            return sw("pin_wrong", image.pin_tries_left)  # ISO 7816-4: the try that blocks says 63C0
         decremented = image.pin_tries_left
         image.pin_tries_left = image.pin_tries_max
         self.pin_ok = True
