@@ -84,6 +84,15 @@ def build_dol(dol: list[tuple[str, int]], values: dict[str, bytes]) -> bytes:
     return b"".join(values.get(tag, b"")[-length:].rjust(length, b"\x00") for tag, length in dol)
 
 
+def luhn_complete(digits: str) -> str:
+    """The digits with their Luhn (ISO/IEC 7812) check digit appended: a PAN from its first digits."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return digits + str((10 - total % 10) % 10)
+
+
 def mask_pan(pan: str) -> str:
     return pan[:6] + "*" * max(len(pan) - 10, 0) + pan[-4:] if len(pan) > 10 else "*" * len(pan)
 

@@ -146,7 +146,7 @@ class NoArgSelect:
 
 
 def _pboc_debit(image: CardImage, name: str) -> list[tuple[bytes, Applet]]:
-    """The PBOC debit application and the PPSE naming it, over the image's applet state."""
+    """The PBOC debit application and the PPSE and PSE naming it, over the image's applet state."""
     from . import pboc
 
     def save(state: dict[str, Any]) -> None:
@@ -154,7 +154,8 @@ def _pboc_debit(image: CardImage, name: str) -> list[tuple[bytes, Applet]]:
         image.save()
 
     debit = pboc.DebitApplet(image.applets[name], save)
-    return [(pboc.Ppse.name, NoArgSelect(pboc.Ppse())), (debit.aid, NoArgSelect(debit))]
+    return [(pboc.Ppse.name, NoArgSelect(pboc.Ppse())), (pboc.Pse.name, NoArgSelect(pboc.Pse())),
+            (debit.aid, NoArgSelect(debit))]
 
 
 # Applets a card image can carry besides the file system: image["applets"][name] is the applet's state.

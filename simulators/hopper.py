@@ -43,7 +43,8 @@ def bank_state(perso: dict[str, Any]) -> dict[str, Any]:
     values = {f"{o.tag:02X}": o.value for o in tlv.parse(perso["bank"])}
     return {
         "alg": perso["alg"], "pan": values["5A"].hex().upper().rstrip("F"), "psn": values["5F34"].hex(),
-        "expiry": values["5F24"].hex(), "effective": values.get("5F25", values["5F24"]).hex(), "name": "",
+        "expiry": values["5F24"].hex(), "effective": values.get("5F25", values["5F24"]).hex(),
+        "name": values.get("5F20", b"").decode("ascii", "replace"),
         "balance": int(spec()["defaults"]["balance"]), "atc": 0, "mk_ac": perso["bank_key"].hex().upper(),
     }
 

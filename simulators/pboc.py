@@ -59,6 +59,11 @@ def _pdol_length() -> int:
     return sum(e["length"] for e in spec()["pdol"])
 
 
+def _cdol2() -> bytes:
+    """CDOL2 (8D): the PDOL's objects and the issuer's authorisation response code 8A."""
+    return _pdol() + bytes.fromhex("8A02")
+
+
 def _afl() -> bytes:
     return b"".join(bytes([e["sfi"] << 3, e["first"], e["last"], e["oda"]]) for e in spec()["afl"])
 
@@ -76,12 +81,33 @@ class Ppse:
 
     def select(self) -> bytes:
         s = spec()["app"]
-        entry = tlv("61", tlv("4F", bytes.fromhex(s["aid"])) + tlv("50", s["label"].encode())
-                    + tlv("87", bytes([s["priority"]])))
-        return tlv("6F", tlv("84", self.name) + tlv("A5", tlv("BF0C", entry))) + OK
+        return tlv("6F", tlv("84", self.name) + tlv("A5", tlv("BF0C", _directory_entry()))) + OK
 
     def process(self, apdu: bytes) -> bytes:
         return _sw("ins_not_supported")
+
+
+def _directory_entry() -> bytes:
+    s = spec()["app"]
+    return tlv("61", tlv("4F", bytes.fromhex(s["aid"])) + tlv("50", s["label"].encode()) + tlv("87", bytes([s["priority"]])))
+
+
+class Pse:
+    """The contact payment system environment (EMV Book 1, 12.2.2): FCI with the SFI of its directory file,
+    whose record 1 lists the debit application."""
+
+    name = b"1PAY.SYS.DDF01"
+    SFI = 1
+
+    def select(self) -> bytes:
+        return tlv("6F", tlv("84", self.name) + tlv("A5", tlv("88", bytes([self.SFI])))) + OK
+
+    def process(self, apdu: bytes) -> bytes:
+        if apdu[:2] != b"\x00\xb2":
+            return _sw("ins_not_supported")
+        if apdu[3] != (self.SFI << 3) | 4:
+            return _sw("file_not_found")
+        return tlv("70", _directory_entry()) + OK if apdu[2] == 1 else _sw("record_not_found")
 
 
 class DebitApplet:
@@ -91,14 +117,14 @@ class DebitApplet:
         self.state = state
         self._save = save or (lambda _s: None)
         self.aid = bytes.fromhex(spec()["app"]["aid"])
-        self._gpo_done = False
+        self._phase = "selected"  # EMV: selected -> initiated (GPO) -> online (ARQC) -> done; SELECT starts over
 
     def __repr__(self) -> str:
         return "DebitApplet()"
 
     def select(self) -> bytes:
         s = spec()["app"]
-        self._gpo_done = False
+        self._phase = "selected"
         prop = tlv("50", s["label"].encode()) + tlv("87", bytes([s["priority"]])) + tlv("9F38", _pdol()) + tlv(
             "5F2D", s["language"].encode()
         )
@@ -113,15 +139,17 @@ class DebitApplet:
             t2 = f"{st['pan']}D{st['expiry'][:4]}220" + "0" * 10
             return bytes.fromhex(t2 + ("F" if len(t2) % 2 else ""))
         if tag == "5F20":
-            return (st.get("name") or " ").encode("ascii", "replace")[:26]
+            return (st.get("name") or "").encode("ascii", "replace")[:26]
         if tag == "5F24":
             return bytes.fromhex(st["expiry"])
         if tag == "5F25":
             return bytes.fromhex(st["effective"])
         if tag == "5F34":
             return bytes.fromhex(st["psn"])
-        if tag in ("8C", "8D"):
+        if tag == "8C":
             return _pdol()
+        if tag == "8D":
+            return _cdol2()
         if tag == "8E":
             return bytes.fromhex(s["defaults"]["cvm_list"])
         if tag == "9F79":
@@ -159,7 +187,8 @@ class DebitApplet:
         sfi = p2 >> 3
         for rec in spec()["records"]:
             if rec["sfi"] == sfi and rec["number"] == number:
-                return tlv("70", b"".join(tlv(t, self._value(t)) for t in rec["tags"])) + OK
+                values = ((t, self._value(t)) for t in rec["tags"])
+                return tlv("70", b"".join(tlv(t, v) for t, v in values if v)) + OK  # no name: no 5F20
         return _sw("record_not_found")
 
     def _gpo(self, p1: int, p2: int, data: bytes) -> bytes:
@@ -169,29 +198,39 @@ class DebitApplet:
             return _sw("wrong_data")
         if data[1] != _pdol_length():
             return _sw("wrong_length")
-        if self.state["atc"] >= 0xFFFF:
+        if self._phase != "selected" or self.state["atc"] >= 0xFFFF:  # one GPO per selection
             return _sw("conditions_not_satisfied")
         self.state["atc"] += 1
         self._save(self.state)
-        self._gpo_done = True
+        self._phase = "initiated"
         aip = bytes.fromhex(spec()["app"]["aip"])
         return tlv("77", tlv("82", aip) + tlv("94", _afl())) + OK
 
     def _generate_ac(self, p1: int, data: bytes) -> bytes:
-        if not self._gpo_done:
-            return _sw("conditions_not_satisfied")
+        """First GENERATE AC (CDOL1): an AAC when asked one, otherwise an ARQC (an online-only card: a TC request
+        goes online). Second GENERATE AC (CDOL2, only after an ARQC): a TC when asked one and the issuer's
+        authorisation response code 8A is "00", an AAC otherwise; then the transaction is over."""
         if p1 & 0x3F or (p1 & 0xC0) not in CID:
             return _sw("wrong_p1p2")
-        if len(data) != _pdol_length():
-            return _sw("wrong_length")
-        self._gpo_done = False  # one cryptogram per transaction
+        asked = p1 & 0xC0
+        if self._phase == "initiated":
+            if len(data) != _pdol_length():
+                return _sw("wrong_length")
+            cid = CID[asked]
+            self._phase = "online" if cid == 0x80 else "done"
+        elif self._phase == "online":
+            if len(data) != _pdol_length() + 2 or asked == 0x80:
+                return _sw("wrong_length") if asked != 0x80 else _sw("conditions_not_satisfied")
+            cid = 0x40 if data[-2:] == b"00" and asked == 0x40 else 0x00
+            self._phase = "done"
+        else:
+            return _sw("conditions_not_satisfied")
         alg: Alg = self.state["alg"]
         atc = self.state["atc"].to_bytes(2, "big")
         iad_value = iad(alg)
         aip = bytes.fromhex(spec()["app"]["aip"])
         session = emv_crypto.session_key(alg, bytes.fromhex(self.state["mk_ac"]), atc)
         ac = emv_crypto.arqc(alg, session, emv_crypto.arqc_input(data, aip, atc, iad_value))
-        cid = CID[p1 & 0xC0]
         return tlv("77", tlv("9F27", bytes([cid])) + tlv("9F36", atc) + tlv("9F26", ac) + tlv("9F10", iad_value)) + OK
 
 
@@ -205,7 +244,8 @@ class BankCard:
     def __init__(self, state: dict[str, Any], save: Callable[[dict[str, Any]], None] | None = None,
                  atr: bytes = bytes.fromhex("3B0A") + b"PBOC-DEBIT") -> None:
         self.atr = atr
-        self.applets: dict[bytes, Any] = {Ppse.name: Ppse(), bytes.fromhex(spec()["app"]["aid"]): DebitApplet(state, save)}
+        self.applets: dict[bytes, Any] = {Ppse.name: Ppse(), Pse.name: Pse(),
+                                          bytes.fromhex(spec()["app"]["aid"]): DebitApplet(state, save)}
         self.current: Any = None
 
     def reset(self) -> bytes:

@@ -31,6 +31,7 @@ from cardlib.issuer_keys import card_factor, city_factor
 from cardlib.psam import Psam
 from cardlib.security import pin_bcd
 from cardlib.ssapp import CardDataError, SocialSecurityApp
+from cardlib.pboc import luhn_complete
 from cardlib.sw import CardError
 
 RID = bytes.fromhex("D156000005")
@@ -69,7 +70,7 @@ def check_holder(data: dict[str, Any]) -> dict[str, str]:
     for name in HOLDER_FIELDS:
         if name not in out:
             raise ValueError(f"missing field {name!r}")
-    idnumber.parse(out["ssn"])
+    who = idnumber.parse(out["ssn"])
     out["ssn"] = out["ssn"].upper()
     fields.split_name(out["name"])
     profile = apdu_specs.profile()
@@ -77,6 +78,8 @@ def check_holder(data: dict[str, Any]) -> dict[str, str]:
         fields.encode_field(profile.field(name)[1], out[name])
     if out["gender"] not in ("1", "2"):
         raise ValueError("gender must be 1 or 2")
+    if out["gender"] != who.gender or out["birth_date"].replace("-", "") != who.birth_date.strftime("%Y%m%d"):
+        raise ValueError("gender or birth_date does not match the ID number")
     if "card_no" in out:
         fields.encode_field(profile.field("card_no")[1], out["card_no"])
     if "pin" in out:
@@ -202,14 +205,6 @@ def card_records(holder: dict[str, str], card_id: bytes, card_no: str, issue: dt
     return out[0], out[1]
 
 
-def luhn_complete(digits: str) -> str:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return digits + str((10 - total % 10) % 10)
-
-
 def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: dict[str, str]) -> None:
     """One personalization session: the data groups, keys and PIN wrapped by the PSAM, the last one commits."""
     card = as_channel(card)
@@ -231,6 +226,9 @@ def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: d
         bank = (tlv.encode(0x5A, bytes.fromhex(entry["pan"] + "F" * (len(entry["pan"]) % 2)))
                 + tlv.encode(0x5F24, bytes.fromhex(expiry.strftime("%y%m%d")))
                 + tlv.encode(0x5F25, bytes.fromhex(issue.strftime("%y%m%d"))) + tlv.encode(0x5F34, b"\x01"))
+        latin = holder.get("name_latin", "")
+        if latin.isascii() and 2 <= len(latin) <= 26:  # 5F20 only when the holder's Latin name is known
+            bank += tlv.encode(0x5F20, latin.upper().encode("ascii"))
         groups += [perso.encode_dgi(dgi("bank"), bank),
                    perso.encode_dgi(dgi("bank_key"), psam.wrap_key(alg, "ac", pan_factor(entry["pan"], "01")))]
     groups.append(perso.encode_dgi(dgi("pin"), pin_block))

@@ -67,7 +67,7 @@ def test_pin_change_and_a_wrong_pin_reach_the_trace_redacted(tmp_path: Path, iss
 
 
 def test_bank_read_reaches_the_trace(tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
-    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4", bank=True))
+    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4"))  # `sim new` carries the debit app
     r = sscard("--trace", "card", "bank", "--reader", reader, "--amount", "100", "--json")
     assert r.returncode == 0, r.stderr
     names = _commands(r.stderr)
