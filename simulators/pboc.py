@@ -13,13 +13,11 @@ from cardlib import emv_crypto
 from cardlib import tlv as codec
 from cardlib.crypto import Alg
 
-OK = b"\x90\x00"
+from .status import OK, SwError, answers, parse, sw
 PROFILE = "pboc_debit"
 CID = {0x00: 0x00, 0x40: 0x80, 0x80: 0x80}  # requested AC -> given: a TC request goes online (ARQC)
 
 
-def _sw(name: str) -> bytes:
-    return apdu_specs.status_word_by_name(name).to_bytes(2, "big")
 
 
 def tlv(tag: str, value: bytes) -> bytes:
@@ -84,7 +82,7 @@ class Ppse:
         return tlv("6F", tlv("84", self.name) + tlv("A5", tlv("BF0C", _directory_entry()))) + OK
 
     def process(self, apdu: bytes) -> bytes:
-        return _sw("ins_not_supported")
+        return sw("ins_not_supported")
 
 
 def _directory_entry() -> bytes:
@@ -102,12 +100,16 @@ class Pse:
     def select(self) -> bytes:
         return tlv("6F", tlv("84", self.name) + tlv("A5", tlv("88", bytes([self.SFI])))) + OK
 
+    @answers
     def process(self, apdu: bytes) -> bytes:
-        if apdu[:2] != b"\x00\xb2":
-            return _sw("ins_not_supported")
-        if apdu[3] != (self.SFI << 3) | 4:
-            return _sw("file_not_found")
-        return tlv("70", _directory_entry()) + OK if apdu[2] == 1 else _sw("record_not_found")
+        cmd = parse(apdu)
+        if (cmd.cla, cmd.ins) != (0x00, 0xB2):
+            raise SwError("ins_not_supported")
+        if cmd.p2 != (self.SFI << 3) | 4:
+            raise SwError("file_not_found")
+        if cmd.p1 != 1:
+            raise SwError("record_not_found")
+        return tlv("70", _directory_entry()) + OK
 
 
 class DebitApplet:
@@ -158,14 +160,9 @@ class DebitApplet:
             return st["atc"].to_bytes(2, "big")
         raise KeyError(tag)
 
+    @answers
     def process(self, apdu: bytes) -> bytes:
-        if len(apdu) < 4:
-            return _sw("wrong_length")
-        cla, ins, p1, p2 = apdu[:4]
-        body = apdu[4:]
-        data = body[1 : 1 + body[0]] if len(body) > 1 else b""
-        if len(body) > 1 and len(body) not in (1 + body[0], 2 + body[0]):
-            return _sw("wrong_length")
+        cla, ins, p1, p2, data, _le, _extended = parse(apdu)
         if (cla, ins) == (0x00, 0xB2):
             return self._read_record(p1, p2)
         if (cla, ins) == (0x80, 0xA8):
@@ -175,31 +172,31 @@ class DebitApplet:
         if (cla, ins) == (0x80, 0xCA):
             tag = f"{p1:02X}{p2:02X}"
             if tag not in spec()["get_data"]["tags"]:
-                return _sw("data_not_found")
+                raise SwError("data_not_found")
             return tlv(tag, self._value(tag)) + OK
         if cla not in (0x00, 0x80):
-            return _sw("cla_not_supported")
-        return _sw("ins_not_supported")
+            raise SwError("cla_not_supported")
+        raise SwError("ins_not_supported")
 
     def _read_record(self, number: int, p2: int) -> bytes:
         if p2 & 0x07 != 0x04:
-            return _sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         sfi = p2 >> 3
         for rec in spec()["records"]:
             if rec["sfi"] == sfi and rec["number"] == number:
                 values = ((t, self._value(t)) for t in rec["tags"])
                 return tlv("70", b"".join(tlv(t, v) for t, v in values if v)) + OK  # no name: no 5F20
-        return _sw("record_not_found")
+        raise SwError("record_not_found")
 
     def _gpo(self, p1: int, p2: int, data: bytes) -> bytes:
         if (p1, p2) != (0, 0):
-            return _sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if len(data) < 2 or data[0] != 0x83 or data[1] != len(data) - 2:
-            return _sw("wrong_data")
+            raise SwError("wrong_data")
         if data[1] != _pdol_length():
-            return _sw("wrong_length")
+            raise SwError("wrong_length")
         if self._phase != "selected" or self.state["atc"] >= 0xFFFF:  # one GPO per selection
-            return _sw("conditions_not_satisfied")
+            raise SwError("conditions_not_satisfied")
         self.state["atc"] += 1
         self._save(self.state)
         self._phase = "initiated"
@@ -211,20 +208,20 @@ class DebitApplet:
         goes online). Second GENERATE AC (CDOL2, only after an ARQC): a TC when asked one and the issuer's
         authorisation response code 8A is "00", an AAC otherwise; then the transaction is over."""
         if p1 & 0x3F or (p1 & 0xC0) not in CID:
-            return _sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         asked = p1 & 0xC0
         if self._phase == "initiated":
             if len(data) != _pdol_length():
-                return _sw("wrong_length")
+                raise SwError("wrong_length")
             cid = CID[asked]
             self._phase = "online" if cid == 0x80 else "done"
         elif self._phase == "online":
             if len(data) != _pdol_length() + 2 or asked == 0x80:
-                return _sw("wrong_length") if asked != 0x80 else _sw("conditions_not_satisfied")
+                raise SwError("wrong_length" if asked != 0x80 else "conditions_not_satisfied")
             cid = 0x40 if data[-2:] == b"00" and asked == 0x40 else 0x00
             self._phase = "done"
         else:
-            return _sw("conditions_not_satisfied")
+            raise SwError("conditions_not_satisfied")
         alg: Alg = self.state["alg"]
         atc = self.state["atc"].to_bytes(2, "big")
         iad_value = iad(alg)
@@ -254,17 +251,21 @@ class BankCard:
 
     def process(self, apdu: bytes) -> bytes:
         try:
-            apdu = bytes(apdu)
-            if len(apdu) >= 5 and apdu[:2] == b"\x00\xa4" and apdu[2] == 0x04:
-                aid = apdu[5 : 5 + apdu[4]]
-                applet = self.applets.get(aid)
-                if applet is None:
-                    self.current = None
-                    return _sw("file_not_found")
-                self.current = applet
-                return applet.select()
-            if self.current is None:
-                return _sw("conditions_not_satisfied")
-            return self.current.process(apdu)
+            return self._process(bytes(apdu))
+        except SwError as exc:
+            return exc.sw
         except Exception:
-            return _sw("unknown_error")
+            return sw("unknown_error")
+
+    def _process(self, apdu: bytes) -> bytes:
+        cmd = parse(apdu)
+        if (cmd.cla, cmd.ins, cmd.p1) == (0x00, 0xA4, 0x04):
+            applet = self.applets.get(cmd.data)
+            if applet is None:
+                self.current = None
+                raise SwError("file_not_found")
+            self.current = applet
+            return applet.select()  # type: ignore[no-any-return]
+        if self.current is None:
+            raise SwError("conditions_not_satisfied")
+        return self.current.process(apdu)  # type: ignore[no-any-return]
