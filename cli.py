@@ -7,7 +7,9 @@ not all of them.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
@@ -121,10 +123,46 @@ def _broken(name: str, target: str, exc: Exception) -> click.Command:
     return broken
 
 
+@contextmanager
+def open_psam(spec: str | Path | None) -> Iterator[Any]:
+    """The PSAM the operator named: a software PSAM folder (an issuer key directory, run in process) or the name of
+    the reader that holds a PSAM card; None when none was named. The one place that knows both kinds."""
+    if spec is None:
+        yield None
+        return
+    from cardlib.psam import Psam
+
+    path = Path(spec)
+    if path.is_dir():
+        from cardlib.transport import LoopbackTransport
+        from simulators.psam import Psam as SoftwarePsam
+
+        with LoopbackTransport(SoftwarePsam.from_dir(path)) as loop:
+            yield Psam(loop, name=f"software PSAM {path}")
+        return
+    from cardlib.pcsc import PcscTransport
+
+    with PcscTransport(str(spec)) as transport:
+        yield Psam(transport, name=f"PSAM in {spec}")
+
+
 @click.group(cls=LazyGroup, table=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sscard")
-def main() -> None:
+@click.option("--trace", is_flag=True, help="Print every APDU (redacted: no PIN, key or full ID number) to stderr.")
+@click.pass_context
+def main(ctx: click.Context, trace: bool = False) -> None:
     """sscard: the social security card and e-card toolkit."""
+    from cardlib.cli import PSAM_OPENER
+
+    ctx.meta[PSAM_OPENER] = open_psam
+    if trace:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        apdu_log = logging.getLogger("cardlib.apdu")
+        apdu_log.addHandler(handler)
+        apdu_log.setLevel(logging.DEBUG)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,18 @@ def status_word(sw: int) -> StatusWordSpec | None:
     return None
 
 
+@cache
+def personalization() -> dict[str, Any]:
+    """The personalization protocol (apdu_specs/personalization.toml): CPLC, STORE DATA, EJECT, the DGIs."""
+    return _load_toml("personalization")
+
+
+@cache
+def interface_codes() -> dict[str, int]:
+    """The reader interface's error codes by name, for failures that are not one status word."""
+    return dict(_load_toml("status_words")["interface_codes"])
+
+
 def status_word_by_name(name: str) -> int:
     """The status word for a name in the table (patterns give their base value, e.g. 63C0)."""
     for s in status_words():

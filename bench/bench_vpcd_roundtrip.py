@@ -3,7 +3,7 @@ echo card served the same way in the other slot of the same pcscd, measured in o
 
     .venv/bin/python bench/bench_vpcd_roundtrip.py [--n 2000] [--json]
 
-Goal: the simulator's median round trip at most 1.2x the echo card's. Holds /tmp/sscard-pcsc.lock while it runs,
+Goal: the simulator's median round trip at most 1.1x the echo card's. Holds /tmp/sscard-pcsc.lock while it runs,
 like the PC/SC tests, so it does not fight them for the vpcd slots.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ LOCK_PATH = "/tmp/sscard-pcsc.lock"
 PORT = 35963
 SELECT_SSSE = bytes.fromhex("00A4040C0F7378312E73682EC9E7BBE1B1A3D5CF")
 READ_EF05_1 = bytes.fromhex("00B2012C00")
-GOAL = 1.2
+GOAL = 1.1
 
 
 def reader(slot: int) -> str:

@@ -7,18 +7,39 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NoReturn
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Callable, NoReturn
 
 import click
 
 from .fields import FieldError
 from .reader_interface import AtrError, basic_info, basic_info_line, error_code
 from .ssapp import CardDataError, SocialSecurityApp
-from .sw import CardError, CodedError
+from .sw import CardError
 from .tlv import TlvError
 from .transport import TransportError
 
 EXPECTED = (CardError, TransportError, CardDataError, FieldError, TlvError, AtrError)
+PSAM_OPENER = "sscard.open_psam"  # ctx.meta key: the CLI's `open_psam(spec)`, set where the program is put together
+PSAM_HELP = "The PSAM: the name of the reader holding it, or a software PSAM folder (an issuer key directory)."
+
+
+def psam_from_context(spec: str | Path | None) -> AbstractContextManager[Any]:
+    """The PSAM named on the command line, opened by the opener the `sscard` command installed (cli.open_psam):
+    cardlib and terminal never know how a software PSAM is made."""
+    ctx = click.get_current_context(silent=True)
+    opener: Callable[[str | Path | None], AbstractContextManager[Any]] | None = ctx.meta.get(PSAM_OPENER) if ctx else None
+    if opener is None:
+        raise click.UsageError("no PSAM opener: run this command through `sscard`")
+    return opener(spec)
+
+
+def psam_options(f: Any) -> Any:
+    """`--psam READER|DIR` and its older spelling for a folder, `--keys DIR`."""
+    f = click.option("--keys", "keys_dir", default=None, type=click.Path(file_okay=False, exists=True),
+                     help="A software PSAM folder (same as --psam DIR).")(f)
+    return click.option("--psam", "psam_spec", default=None, help=PSAM_HELP)(f)
 
 
 def _fail(exc: BaseException, as_json: bool) -> NoReturn:
@@ -54,31 +75,39 @@ def readers(as_json: bool) -> None:
 @click.option("--terminal-no", default="", help="终端机编号 for the output line.")
 @click.option("--device-no", default="", help="终端设备号 for the output line.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the iReadCardBas line.")
-@click.option("--verify", is_flag=True, help="Verified reading: internal (and for 3.00 cards external) "
-              "authentication through a PSAM first (docs/services.md).")
-@click.option("--psam", "psam_reader", default=None, help="With --verify: the reader holding the PSAM.")
-@click.option("--keys", "keys_dir", default=None, type=click.Path(file_okay=False, exists=True),
-              help="With --verify: issuer key directory for an in-process simulated PSAM.")
+@click.option("--verify", is_flag=True, help="Verified reading in the same session: internal (and for 3.00 cards "
+              "external) authentication through a PSAM (docs/services.md).")
+@psam_options
 def card_read(reader: str | None, terminal_no: str, device_no: str, as_json: bool, verify: bool = False,
-              psam_reader: str | None = None, keys_dir: str | None = None) -> None:
-    """Read the card's basic information and print it as the reader interface's iReadCardBas line."""
+              psam_spec: str | None = None, keys_dir: str | None = None) -> None:
+    """Read the card's basic information and print it as the reader interface's iReadCardBas line.
+
+    With --verify a second line (a "verified" key in JSON) says the card proved genuine and by which keys."""
     from .pcsc import PcscTransport
 
+    spec = psam_spec or keys_dir
+    if verify and spec is None:
+        raise click.UsageError("--verify needs a PSAM: --psam READER or --psam DIR (a software PSAM folder)")
+    session = None
     try:
         with PcscTransport(reader) as transport:
-            if verify:  # card services (issue 3): fails with the interface's code, e.g. -21 for a counterfeit
-                from terminal.services_cli import verify_card
+            if verify:  # fails with the interface's code, e.g. -21 for a counterfeit
+                from .security import verified_read
 
-                verify_card(transport, psam_reader, keys_dir)
-            info = SocialSecurityApp(transport).read_card_info()
+                with psam_from_context(spec) as psam:
+                    info, session = verified_read(transport, psam)
+            else:
+                info = SocialSecurityApp(transport).read_card_info()
     except EXPECTED as exc:
         _fail(exc, as_json)
-    except CodedError as exc:  # verified reading: CardSecurityError / PsamError
-        _fail(exc, as_json)
     if as_json:
-        out = basic_info(info, terminal_no=terminal_no, device_no=device_no)
+        out: dict[str, Any] = dict(basic_info(info, terminal_no=terminal_no, device_no=device_no))
         out.update(card_type=info.card_type, gender=info.gender, nation=info.nation, birthplace=info.birthplace,
                    birth_date=info.birth_date, init_org=info.init_org, atr=info.atr, algorithm_id=info.algorithm_id)
+        out["verified"] = session.as_dict() if session else False
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(basic_info_line(info, terminal_no=terminal_no, device_no=device_no))
+        if session is not None:
+            click.echo(f"verified: genuine card, {session.alg.upper()} keys {' + '.join(session.keys)} "
+                       f"through {session.psam}")

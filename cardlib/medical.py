@@ -18,10 +18,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 import apdu_specs
-from cardlib.transport import Transmitter
+from cardlib.apdu import CommandAPDU
+from cardlib.channel import Channel, as_channel, select_aid
 from cardlib.psam import Psam
-from cardlib.secure_messaging import CardRefused, secure_command
-from cardlib.security import CardSecurityError, CardSession, sw_code
+from cardlib.security import CardSession
+from cardlib.sw import check
+from cardlib.transport import Transmitter
 
 FILE = "DF04/EF05"
 TAG = 0x70
@@ -88,46 +90,34 @@ def decode(raw: bytes) -> SettlementRecord:
     return SettlementRecord(sid, when, kind, total, fund, account, cash, level)
 
 
-def _sw(resp: bytes) -> int:
-    return int.from_bytes(resp[-2:], "big") if len(resp) >= 2 else 0x6F00
-
-
-def select(card: Transmitter) -> None:
+def select(card: Channel | Transmitter) -> None:
     """SELECT the medical DF by its AID (it sits inside the SSSE, so a verified PIN still holds)."""
     df = apdu_specs.profile().file(_spec().parent or "DF04")
     assert df.aid is not None
-    resp = card.transmit(bytes([0x00, 0xA4, 0x04, 0x0C, len(df.aid)]) + df.aid)
-    if _sw(resp) != 0x9000:
-        raise CardSecurityError(f"SELECT {df.name} refused: SW {_sw(resp):04X}", sw_code(_sw(resp)))
+    as_channel(card).call(select_aid(df.aid, p2=0x0C), f"SELECT {df.name}")
 
 
-def append(card: Transmitter, psam: Psam, session: CardSession, record: SettlementRecord) -> None:
+def append(card: Channel | Transmitter, psam: Psam, session: CardSession, record: SettlementRecord) -> None:
     """APPEND RECORD to the cyclic file under a MAC; the new record becomes record 1."""
     spec = _spec()
     assert spec.sfi is not None
-    select(card)
-    try:
-        apdu = secure_command(card, psam, session.alg, "update", session.card_id, session.atr,
-                              0x00, 0xE2, 0x00, spec.sfi << 3, encode(record))
-    except CardRefused as exc:
-        raise CardSecurityError(str(exc), sw_code(exc.sw)) from None
-    resp = card.transmit(apdu)
-    if _sw(resp) != 0x9000:
-        raise CardSecurityError(f"APPEND RECORD {FILE} refused: SW {_sw(resp):04X}", sw_code(_sw(resp)))
+    data = encode(record)
+    ch = as_channel(card)
+    select(ch)
+    ch.secure(psam, session.alg, "update", session.card_id, session.atr).call(
+        CommandAPDU(0x00, 0xE2, 0x00, spec.sfi << 3, data), f"APPEND RECORD {FILE}")
 
 
-def read_all(card: Transmitter) -> list[SettlementRecord]:
+def read_all(card: Channel | Transmitter) -> list[SettlementRecord]:
     """Every settlement record on the card, newest first (needs the PIN verified in this session)."""
     spec = _spec()
     assert spec.sfi is not None and spec.record_count is not None
-    select(card)
+    ch = as_channel(card)
+    select(ch)
     out = []
     for n in range(1, spec.record_count + 1):
-        resp = card.transmit(bytes([0x00, 0xB2, n, (spec.sfi << 3) | 4, 0x00]))
-        sw = _sw(resp)
-        if sw == RECORD_NOT_FOUND:
+        resp = ch.send(CommandAPDU(0x00, 0xB2, n, (spec.sfi << 3) | 4, le=256))
+        if resp.sw == RECORD_NOT_FOUND:
             break
-        if sw != 0x9000:
-            raise CardSecurityError(f"READ RECORD {FILE} #{n} refused: SW {sw:04X}", sw_code(sw))
-        out.append(decode(resp[:-2]))
+        out.append(decode(check(resp, f"READ RECORD {FILE} #{n}")))
     return out

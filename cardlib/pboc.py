@@ -12,50 +12,22 @@ import secrets
 from dataclasses import dataclass, field
 
 import apdu_specs
-from cardlib.transport import Transmitter
 from cardlib import tlv
+from cardlib.apdu import CommandAPDU
+from cardlib.channel import Channel, as_channel, select_aid
+from cardlib.sw import CardError
+from cardlib.transport import Transmitter
 
 PPSE = b"2PAY.SYS.DDF01"
 
 
-class BankError(RuntimeError):
-    """The card refused a step of the financial flow; `sw` is the status word, `code` the reader-interface code."""
-
-    def __init__(self, step: str, sw: int) -> None:
-        self.step, self.sw, self.code = step, sw, _code(sw)
-        super().__init__(f"{step} failed: SW {sw:04X} ({_meaning(sw)})")
+def exchange(card: Channel | Transmitter, cmd: CommandAPDU, step: str) -> bytes:
+    """Send a command through the card's channel (61xx, 6Cxx, trace); its data, or CardError naming the step."""
+    return as_channel(card).call(cmd, step)
 
 
-def _code(sw: int) -> int:
-    spec = apdu_specs.status_word(sw)
-    return spec.code if spec and spec.code is not None else -sw
-
-
-def _meaning(sw: int) -> str:
-    spec = apdu_specs.status_word(sw)
-    return spec.meaning if spec else "unknown status"
-
-
-def exchange(card: Transmitter, apdu: bytes, step: str) -> bytes:
-    """Send an APDU and return its data, following 61xx and 6Cxx; raise BankError unless it ends in 9000."""
-    resp = card.transmit(apdu)
-    data = b""
-    for _ in range(32):
-        if len(resp) < 2:
-            raise BankError(step, 0x6F00)
-        sw1, sw2 = resp[-2], resp[-1]
-        if sw1 == 0x61:
-            data += resp[:-2]
-            resp = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, sw2]))
-            continue
-        if sw1 == 0x6C:
-            resp = card.transmit(apdu[:4] + bytes([sw2]) if len(apdu) <= 5 else apdu[:-1] + bytes([sw2]))
-            continue
-        break
-    sw = int.from_bytes(resp[-2:], "big")
-    if sw != 0x9000:
-        raise BankError(step, sw)
-    return data + resp[:-2]
+def get_data(tag: int) -> CommandAPDU:
+    return CommandAPDU(0x80, 0xCA, tag >> 8, tag & 0xFF, le=256)
 
 
 def find_all(data: bytes, into: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -112,6 +84,15 @@ def build_dol(dol: list[tuple[str, int]], values: dict[str, bytes]) -> bytes:
     return b"".join(values.get(tag, b"")[-length:].rjust(length, b"\x00") for tag, length in dol)
 
 
+def luhn_complete(digits: str) -> str:
+    """The digits with their Luhn (ISO/IEC 7812) check digit appended: a PAN from its first digits."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return digits + str((10 - total % 10) % 10)
+
+
 def mask_pan(pan: str) -> str:
     return pan[:6] + "*" * max(len(pan) - 10, 0) + pan[-4:] if len(pan) > 10 else "*" * len(pan)
 
@@ -161,23 +142,24 @@ class BankCard:
         return out
 
 
-def select_application(card: Transmitter) -> tuple[bytes, dict[str, bytes]]:
+def select_application(card: Channel | Transmitter) -> tuple[bytes, dict[str, bytes]]:
     """SELECT PPSE, pick the highest-priority debit AID it lists, SELECT it; returns (AID, its FCI objects)."""
-    ppse = find_all(exchange(card, b"\x00\xa4\x04\x00" + bytes([len(PPSE)]) + PPSE + b"\x00", "SELECT PPSE"))
+    ppse = find_all(exchange(card, select_aid(PPSE), "SELECT PPSE"))
     aid = ppse.get("4F")
     if not aid:
-        raise BankError("SELECT PPSE", 0x6A82)
-    fci = find_all(exchange(card, b"\x00\xa4\x04\x00" + bytes([len(aid)]) + aid + b"\x00", "SELECT AID"))
+        raise CardError(0x6A82, "SELECT PPSE", message="the PPSE lists no application")
+    fci = find_all(exchange(card, select_aid(aid), "SELECT AID"))
     return aid, fci
 
 
-def read_card(card: Transmitter, *, amount: int | None = None, unpredictable: bytes | None = None) -> BankCard:
+def read_card(card: Channel | Transmitter, *, amount: int | None = None, unpredictable: bytes | None = None) -> BankCard:
     """The whole terminal flow up to the records and balance; with `amount`, also GENERATE AC asking an ARQC."""
+    card = as_channel(card)
     aid, fci = select_application(card)
     values = terminal_data(amount or 0, unpredictable=unpredictable)
     pdol = parse_dol(fci.get("9F38", b""))
     pdol_data = build_dol(pdol, values)
-    gpo = exchange(card, b"\x80\xa8\x00\x00" + bytes([len(pdol_data) + 2, 0x83, len(pdol_data)]) + pdol_data + b"\x00",
+    gpo = exchange(card, CommandAPDU(0x80, 0xA8, 0x00, 0x00, tlv.encode(0x83, pdol_data), 256),
                    "GET PROCESSING OPTIONS")
     objs = find_all(gpo) if gpo[:1] == b"\x77" else {"82": gpo[2:4], "94": gpo[4:]}
     afl = objs.get("94", b"")
@@ -187,7 +169,7 @@ def read_card(card: Transmitter, *, amount: int | None = None, unpredictable: by
     for i in range(0, len(afl), 4):
         sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
         for number in range(first, last + 1):
-            find_all(exchange(card, bytes([0x00, 0xB2, number, (sfi << 3) | 4, 0x00]), "READ RECORD"), records)
+            find_all(exchange(card, CommandAPDU(0x00, 0xB2, number, (sfi << 3) | 4, le=256), "READ RECORD"), records)
     pan = records.get("5A", b"").hex().upper().rstrip("F")
     if not pan:
         raise ValueError("the card's records carry no PAN (5A)")
@@ -196,16 +178,15 @@ def read_card(card: Transmitter, *, amount: int | None = None, unpredictable: by
     if amount is not None:
         cdol = parse_dol(records.get("8C", b""))
         cdol_data = build_dol(cdol, values)
-        resp = find_all(exchange(card, b"\x80\xae\x80\x00" + bytes([len(cdol_data)]) + cdol_data + b"\x00",
-                                 "GENERATE AC"))
+        resp = find_all(exchange(card, CommandAPDU(0x80, 0xAE, 0x80, 0x00, cdol_data, 256), "GENERATE AC"))
         cryptogram = Cryptogram(cid=resp["9F27"][0], atc=resp["9F36"], ac=resp["9F26"], iad=resp.get("9F10", b""),
                                 aip=objs.get("82", b""), cdol_data=cdol_data, pan=pan, psn=psn)
     try:
-        balance_data = find_all(exchange(card, b"\x80\xca\x9f\x79\x00", "GET DATA 9F79"))
+        balance_data = find_all(exchange(card, get_data(0x9F79), "GET DATA 9F79"))
         balance: int | None = int(balance_data["9F79"].hex())
-    except BankError:
+    except CardError:
         balance = None
-    atc_data = find_all(exchange(card, b"\x80\xca\x9f\x36\x00", "GET DATA 9F36"))
+    atc_data = find_all(exchange(card, get_data(0x9F36), "GET DATA 9F36"))
     label = fci.get("50", b"").decode("ascii", "replace")
     return BankCard(aid=aid.hex().upper(), label=label, pan=pan, psn=psn, expiry=records.get("5F24", b"").hex(),
                     balance=balance, atc=int.from_bytes(atc_data.get("9F36", b"\x00"), "big"), cryptogram=cryptogram)

@@ -11,11 +11,11 @@ from apdu_specs import FileSpec, Profile, RecordSpec, profile
 
 from . import tlv
 from .apdu import CommandAPDU
-from .channel import Channel
+from .channel import Channel, as_channel, select_aid
 from .fields import FieldError, decode_field, encode_field_record
 from .idnumber import mask
 from .sw import CardError
-from .transport import Transport
+from .transport import Transmitter
 
 CARD_DATA_ERROR = -20  # reader-interface code for card data of the wrong format (卡识别码 / record format)
 ABSENT = (0x6A82, 0x6A83, 0x6A88)  # a record the card does not have (e.g. 姓名扩展 on older cards)
@@ -74,8 +74,8 @@ class CardInfo:
 
 
 class SocialSecurityApp:
-    def __init__(self, link: Channel | Transport, profile_name: str | None = None) -> None:
-        self.channel = link if isinstance(link, Channel) else Channel(link)
+    def __init__(self, link: Channel | Transmitter, profile_name: str | None = None) -> None:
+        self.channel = as_channel(link)
         self.profile: Profile = profile(profile_name) if profile_name else profile()
         self.fci: bytes | None = None
         self.algorithm_id: int | None = None
@@ -84,7 +84,7 @@ class SocialSecurityApp:
         """SELECT the SSSE by AID; remember the FCI and return the algorithm id (01 3DES, 04 SM4)."""
         ssse = self.profile.ssse
         assert ssse.aid is not None
-        self.fci = self.channel.call(CommandAPDU(0x00, 0xA4, 0x04, 0x00, ssse.aid, le=256), "SELECT SSSE")
+        self.fci = self.channel.call(select_aid(ssse.aid), "SELECT SSSE")
         self.algorithm_id = algorithm_id(self.fci, int(ssse.raw.get("fci_algorithm_tag", "9F0C"), 16))
         return self.algorithm_id
 

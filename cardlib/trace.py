@@ -1,8 +1,8 @@
 """An APDU trace that is safe to keep: PINs, keys and ID numbers never reach it.
 
 Command data of commands marked `sensitive` in apdu_specs/commands.toml (VERIFY, CHANGE PIN, PIN UNBLOCK,
-EXTERNAL AUTHENTICATE, ...) is replaced by a length marker, matched by INS so the secure-messaging classes are
-covered too. Any other data, either way, has each ID number (any run of 15+ ASCII digits, maybe ending in X) masked
+EXTERNAL AUTHENTICATE, STORE DATA, the PSAM's ENCIPHER, ...) is replaced by a length marker, matched by the
+proprietary class bit and INS (then INS alone), so the secure-messaging classes are covered too. Any other data, either way, has each ID number (any run of 15+ ASCII digits, maybe ending in X) masked
 by cardlib.idnumber.mask, so a READ RECORD of EF06 shows 110105********002X and never the full number.
 """
 from __future__ import annotations
@@ -20,14 +20,46 @@ LOGGER = logging.getLogger("cardlib.apdu")
 _ID_NUMBER = re.compile(rb"\d{14,}[\dXx]")  # any run of 15+ digits: ID numbers (old 15, new 18) and the digits around
 
 
+def _key(cla: int, ins: int) -> tuple[int, int]:
+    return cla & 0x80, ins  # the proprietary class bit tells 80E2 STORE DATA from 00E2 APPEND RECORD
+
+
+@cache
+def _catalogue() -> tuple[dict[tuple[int, int], dict[str, str]], dict[int, dict[str, str]]]:
+    by_class: dict[tuple[int, int], dict[str, str]] = {}
+    by_ins: dict[int, dict[str, str]] = {}
+    for c in commands():
+        by_class.setdefault(_key(int(c["cla"], 16), int(c["ins"], 16)), c)
+        by_ins.setdefault(int(c["ins"], 16), c)
+    return by_class, by_ins
+
+
+def command_spec(cla: int, ins: int) -> dict[str, str] | None:
+    by_class, by_ins = _catalogue()
+    return by_class.get(_key(cla, ins)) or by_ins.get(ins)
+
+
 @cache
 def sensitive_ins() -> frozenset[int]:
+    """INS of the commands whose data is redacted in some class (for checks; the trace uses is_sensitive)."""
     return frozenset(int(c["ins"], 16) for c in commands() if c.get("sensitive") == "data")
 
 
 @cache
 def command_names() -> dict[int, str]:
-    return {int(c["ins"], 16): c["name"] for c in commands()}
+    """Command names by INS (the first catalogue entry for an INS); command_spec tells classes apart."""
+    return {ins: c["name"] for ins, c in _catalogue()[1].items()}
+
+
+def command_name(cmd: CommandAPDU) -> str:
+    spec = command_spec(cmd.cla, cmd.ins)
+    return spec["name"] if spec else ""
+
+
+def is_sensitive(cmd: CommandAPDU) -> bool:
+    """Data a trace must never show: the command's catalogue entry says `sensitive = "data"`."""
+    spec = command_spec(cmd.cla, cmd.ins)
+    return bool(spec and spec.get("sensitive") == "data")
 
 
 def safe_hex(data: bytes) -> str:
@@ -37,10 +69,10 @@ def safe_hex(data: bytes) -> str:
 
 
 def format_command(cmd: CommandAPDU) -> str:
-    name = command_names().get(cmd.ins, "")
+    name = command_name(cmd)
     parts = [f"> {cmd.header.hex().upper()}"]
     if cmd.data:
-        shown = f"<{len(cmd.data)} bytes redacted>" if cmd.ins in sensitive_ins() else safe_hex(cmd.data)
+        shown = f"<{len(cmd.data)} bytes redacted>" if is_sensitive(cmd) else safe_hex(cmd.data)
         parts.append(f"Lc={len(cmd.data)} {shown}")
     if cmd.le is not None:
         parts.append(f"Le={cmd.le}")
@@ -69,6 +101,13 @@ class Trace:
             del self.lines[:-self.limit]
         if self.logger is not None:
             self.logger.debug("%s", line)
+
+    def active(self) -> bool:
+        """Whether a line would go anywhere (kept, or the logger is on for DEBUG): otherwise skip the formatting."""
+        return self.keep or (self.logger is not None and self.logger.isEnabledFor(logging.DEBUG))
+
+    def raw(self, line: str) -> None:
+        self._add(line)
 
     def command(self, cmd: CommandAPDU) -> None:
         self._add(format_command(cmd))

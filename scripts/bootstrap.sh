@@ -45,5 +45,7 @@ stamp=.venv/.sscard-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >&2
   .venv/bin/python -m pip install -q -e ".[dev]" >&2
+  # python-emv: its pins (pyscard==2.0.0, click==7.1.2) conflict with ours; its library runs on the newer ones
+  .venv/bin/python -m pip install -q --no-deps "emv==1.0.14" >&2
   touch "$stamp"
 fi

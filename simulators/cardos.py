@@ -22,7 +22,7 @@ import apdu_specs
 from .filesystem import FileTree
 from .image import CardImage, ImageError
 from .ssse import SsseApplet
-from .status import OK, sw
+from .status import OK, SwError, parse, sw
 
 LOG = logging.getLogger("sscard.sim.card")
 SUPPORTED_CLASSES = frozenset({0x00, 0x04, 0x80, 0x84})
@@ -63,6 +63,8 @@ class CardOS:
     def process(self, apdu: bytes) -> bytes:
         try:
             return self._process(bytes(apdu))
+        except SwError as exc:
+            return exc.sw
         except Exception as exc:  # the card answers every APDU; the log names the fault, never the data
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             LOG.error("card fault: %s at %s:%d", type(exc).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
@@ -71,10 +73,10 @@ class CardOS:
 
     def _process(self, apdu: bytes) -> bytes:
         if len(apdu) < 4:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         cla, ins, p1 = apdu[0], apdu[1], apdu[2]
         if cla not in SUPPORTED_CLASSES:
-            return sw("cla_not_supported")
+            raise SwError("cla_not_supported")
         if cla == 0x00 and ins == 0xC0:
             return self._get_response(apdu)
         self._waiting = b""
@@ -84,12 +86,10 @@ class CardOS:
 
     def _select(self, apdu: bytes, p1: int) -> bytes:
         if p1 == 0x04:
-            if len(apdu) < 5 or len(apdu) not in (5 + apdu[4], 6 + apdu[4]):
-                return sw("wrong_length")
-            aid = apdu[5:5 + apdu[4]]
+            aid = parse(apdu).data
             applet = self.applets.get(aid)
             if applet is None:
-                return sw("file_not_found")
+                raise SwError("file_not_found")
             # the default applet sees the whole SELECT (P2 00 / 0C); the others get the AID
             answer = applet.process(apdu) if applet is self.default else applet.select(aid)
         else:
@@ -104,17 +104,18 @@ class CardOS:
             self.current = applet
         if getattr(applet, "defer_select", False) and len(answer) > 2:
             self._waiting = answer[:-2]
-            return sw("more_data", len(self._waiting) & 0xFF)
+            return sw("more_data", len(self._waiting) & 0xFF)  # a 61xx that keeps the data waiting
         return answer
 
     def _get_response(self, apdu: bytes) -> bytes:
-        if len(apdu) not in (4, 5):
-            return sw("wrong_length")
-        if apdu[2] or apdu[3]:
-            return sw("wrong_p1p2")
+        cmd = parse(apdu)
+        if cmd.data:
+            raise SwError("wrong_length")
+        if cmd.p1 or cmd.p2:
+            raise SwError("wrong_p1p2")
         if not self._waiting:
-            return sw("conditions_not_satisfied")
-        le = apdu[4] if len(apdu) == 5 and apdu[4] else 256
+            raise SwError("conditions_not_satisfied")
+        le = cmd.le or 256
         out, self._waiting = self._waiting[:le], self._waiting[le:]
         if self._waiting:
             return out + sw("more_data", len(self._waiting) & 0xFF)
@@ -146,7 +147,7 @@ class NoArgSelect:
 
 
 def _pboc_debit(image: CardImage, name: str) -> list[tuple[bytes, Applet]]:
-    """The PBOC debit application and the PPSE naming it, over the image's applet state."""
+    """The PBOC debit application and the PPSE and PSE naming it, over the image's applet state."""
     from . import pboc
 
     def save(state: dict[str, Any]) -> None:
@@ -154,7 +155,8 @@ def _pboc_debit(image: CardImage, name: str) -> list[tuple[bytes, Applet]]:
         image.save()
 
     debit = pboc.DebitApplet(image.applets[name], save)
-    return [(pboc.Ppse.name, NoArgSelect(pboc.Ppse())), (debit.aid, NoArgSelect(debit))]
+    return [(pboc.Ppse.name, NoArgSelect(pboc.Ppse())), (pboc.Pse.name, NoArgSelect(pboc.Pse())),
+            (debit.aid, NoArgSelect(debit))]
 
 
 # Applets a card image can carry besides the file system: image["applets"][name] is the applet's state.

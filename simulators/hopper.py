@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import apdu_specs
 from cardlib import tlv
+from cardlib.personalization import eject
 from simulators import personalization
 
-EJECT = bytes.fromhex("80EE0000")
+EJECT = eject().to_bytes()  # apdu_specs/personalization.toml
 OK = b"\x90\x00"
 
 
@@ -42,7 +43,8 @@ def bank_state(perso: dict[str, Any]) -> dict[str, Any]:
     values = {f"{o.tag:02X}": o.value for o in tlv.parse(perso["bank"])}
     return {
         "alg": perso["alg"], "pan": values["5A"].hex().upper().rstrip("F"), "psn": values["5F34"].hex(),
-        "expiry": values["5F24"].hex(), "effective": values.get("5F25", values["5F24"]).hex(), "name": "",
+        "expiry": values["5F24"].hex(), "effective": values.get("5F25", values["5F24"]).hex(),
+        "name": values.get("5F20", b"").decode("ascii", "replace"),
         "balance": int(spec()["defaults"]["balance"]), "atc": 0, "mk_ac": perso["bank_key"].hex().upper(),
     }
 

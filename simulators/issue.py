@@ -68,11 +68,15 @@ def field_values(holder: dict[str, Any]) -> dict[str, str]:
     """The holder's values for every record field of the profile, checked beyond what the encodings check."""
     values = {name: _text(holder, name) for name in (*REQUIRED, *DEFAULTS)}
     try:
-        idnumber.parse(values["ssn"])
+        who = idnumber.parse(values["ssn"])
     except idnumber.IdNumberError as exc:
         raise HolderError(f"field 'ssn' (社会保障号码): {exc}") from None
     if values["gender"] not in ("1", "2"):
         raise HolderError("field 'gender' (性别) must be '1' (male) or '2' (female)")
+    if values["gender"] != who.gender:  # as `db import` refuses it: the 17th digit's parity is the gender
+        raise HolderError("field 'gender' (性别) does not match the ID number (its 17th digit)")
+    if values["birth_date"].replace("-", "") != who.birth_date.strftime("%Y%m%d"):
+        raise HolderError("field 'birth_date' (出生日期) does not match the ID number")
     card_id = values["card_id"]
     if len(card_id) != 32 or not all(c in "0123456789abcdefABCDEF" for c in card_id):
         raise HolderError("field 'card_id' (卡识别码) must be 32 hex digits")
@@ -146,4 +150,27 @@ def issue(holder: dict[str, Any], *, alg: Alg | None = None, key_set: Any = None
         historical = default_historical()[:-8] + secrets.token_bytes(8)
     card_id = bytes.fromhex(values["card_id"])
     keys = card_keys(alg, card_id, make_atr(historical), key_set)
-    return make_image(alg, historical, records_for(values), keys, str(holder["pin"]))
+    applets = {"pboc_debit": debit_application(holder, alg, card_id, values["expiry"], key_set)}
+    return make_image(alg, historical, records_for(values), keys, str(holder["pin"]), applets=applets)
+
+
+def debit_application(holder: dict[str, Any], alg: Alg, card_id: bytes, expiry: str, key_set: Any = None) -> dict[str, Any]:
+    """The financial (PBOC debit) application every third-generation card carries: PAN from the holder file's
+    `bank.pan` or the sample BIN and the chip's serial, expiry the card's, 5F20 the holder's `bank.name` (Latin,
+    SURNAME/GIVEN) or `name_latin`; the AC key from the issuer key set (random without one)."""
+    from cardlib.pboc import luhn_complete
+
+    from .pboc import new_state, spec
+
+    bank = holder.get("bank") or {}
+    if not isinstance(bank, dict):
+        raise HolderError("field 'bank' must be an object (pan, name)")
+    pan = str(bank.get("pan") or luhn_complete(spec()["defaults"]["bin"] + str(int.from_bytes(card_id[-6:], "big")
+                                                                                 % 10**12).zfill(12)))
+    if not (pan.isdigit() and 12 <= len(pan) <= 19) or luhn_complete(pan[:-1]) != pan:
+        raise HolderError("field 'bank.pan' must be 12 to 19 digits with a valid Luhn check digit")
+    name = str(bank.get("name") or holder.get("name_latin") or "")
+    if name and (not name.isascii() or not 2 <= len(name) <= 26):
+        raise HolderError("field 'bank.name' (5F20) must be 2 to 26 Latin characters, e.g. ZHANG/LIHUA")
+    ac_master = key_set.master("ac") if key_set is not None else secrets.token_bytes(16)
+    return new_state(alg, pan, expiry[2:8], ac_master, name=name.upper())

@@ -21,16 +21,17 @@ from typing import Any, Callable
 import apdu_specs
 from cardlib import issuer_keys
 from cardlib.crypto import Alg, alg_id, block_size, decrypt_ecb, unpad_80
+from cardlib.personalization import cplc_tag, cplc_value, dgi, parse_dgis
+
+from .status import OK, SwError, parse, sw
 
 BLANK_FORMAT = "sscard-blank/1"
-OK = b"\x90\x00"
-STATE_BLANK = 0x01
-DGI_EF05, DGI_EF06, DGI_BANK = 0x0101, 0x0102, 0x0201
-DGI_KEYS, DGI_BANK_KEY, DGI_PIN = 0x8101, 0x8201, 0x9101
+STATE_BLANK = int(apdu_specs.personalization()["state_blank"], 16)
+DGI_EF05, DGI_EF06, DGI_BANK = dgi("ef05"), dgi("ef06"), dgi("bank")
+DGI_KEYS, DGI_BANK_KEY, DGI_PIN = dgi("keys"), dgi("bank_key"), dgi("pin")
+STORE_DATA = apdu_specs.personalization()["store_data"]
 
 
-def _sw(name: str) -> bytes:
-    return apdu_specs.status_word_by_name(name).to_bytes(2, "big")
 
 
 def new_blank(key_set: issuer_keys.IssuerKeySet, serial: bytes | None = None) -> dict[str, Any]:
@@ -51,19 +52,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def is_blank(image: dict[str, Any]) -> bool:
     return isinstance(image, dict) and image.get("format") == BLANK_FORMAT
-
-
-def parse_dgis(data: bytes) -> list[tuple[int, bytes]]:
-    out, i = [], 0
-    while i < len(data):
-        if i + 3 > len(data):
-            raise ValueError("DGI header truncated")
-        dgi, n = int.from_bytes(data[i : i + 2], "big"), data[i + 2]
-        if i + 3 + n > len(data):
-            raise ValueError("DGI longer than the data")
-        out.append((dgi, data[i + 3 : i + 3 + n]))
-        i += 3 + n
-    return out
 
 
 def split_records(data: bytes) -> list[bytes]:
@@ -107,33 +95,31 @@ class BlankCard:
             return self.personalized.process(apdu)
         try:
             return self._process(bytes(apdu))
+        except SwError as exc:
+            return exc.sw
         except Exception:
             self._groups = {}
-            return _sw("unknown_error")
+            return sw("unknown_error")
 
     def _process(self, apdu: bytes) -> bytes:
-        if len(apdu) < 4:
-            return _sw("wrong_length")
-        cla, ins, p1, p2 = apdu[:4]
-        if (cla, ins, p1, p2) == (0x80, 0xCA, 0x9F, 0x7F):
-            value = self.serial + bytes([alg_id(self.alg), STATE_BLANK])
-            return b"\x9f\x7f" + bytes([len(value)]) + value + OK
-        if (cla, ins) == (0x80, 0xE2):
-            body = apdu[4:]
-            if len(body) < 2 or len(body) not in (1 + body[0], 2 + body[0]):
-                return _sw("wrong_length")
+        cla, ins, p1, p2, data, _le, _extended = parse(apdu)
+        if (cla, ins, p1 << 8 | p2) == (0x80, 0xCA, cplc_tag()):
+            return cplc_value(self.serial, alg_id(self.alg), STATE_BLANK) + OK
+        if (cla, ins) == (int(STORE_DATA["cla"], 16), int(STORE_DATA["ins"], 16)):
+            if not data:
+                raise SwError("wrong_length")
             try:
-                for dgi, value in parse_dgis(body[1 : 1 + body[0]]):
-                    self._groups[dgi] = value
+                for number, value in parse_dgis(data):
+                    self._groups[number] = value
             except ValueError:
                 self._groups = {}
-                return _sw("wrong_data")
-            if p1 & 0x80:
+                raise SwError("wrong_data") from None
+            if p1 & int(STORE_DATA["last_p1"], 16):
                 return self._commit()
             return OK
         if ins == 0xA4:
-            return _sw("file_not_found")
-        return _sw("conditions_not_satisfied")
+            raise SwError("file_not_found")
+        raise SwError("conditions_not_satisfied")
 
     def _decipher(self, value: bytes) -> bytes:
         if not value or len(value) % block_size(self.alg):
@@ -145,7 +131,7 @@ class BlankCard:
         try:
             perso = self._personalization(groups)
         except (KeyError, ValueError):
-            return _sw("wrong_data")
+            raise SwError("wrong_data")
         card = self._build(perso)
         card.reset()
         self.personalized = card

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from cardlib import tlv
-from cardlib.apdu import ApduError, CommandAPDU
 from cardlib.crypto import alg_id, block_size, decrypt_ecb, diversify, encrypt_ecb, mac, unpad_80
 
 from .filesystem import FileTree, Node
 from .image import CardImage
-from .status import OK, sw
+from .status import OK, Command, SwError, answers, parse, sw
 
 MAC_LENGTH = 4
 RECORD_FILES = ("record", "cyclic")
@@ -75,65 +74,60 @@ class SsseApplet:
             self.image.save()
         except OSError:
             undo()
-            return sw("memory_failure")
+            raise SwError("memory_failure") from None
         return OK
 
     # -- entry points ------------------------------------------------------------------------------------------
 
+    @answers
     def select(self, aid: bytes) -> bytes:
         node = self.tree.by_aid(aid)
         if node is None:
-            return sw("file_not_found")
+            raise SwError("file_not_found")
         return self._enter(node, 0x00)
 
+    @answers
     def process(self, apdu: bytes) -> bytes:
         cmd = parse(apdu)
-        if cmd is None:
-            return sw("wrong_length")
         entry = COMMANDS.get(cmd.ins)
         if entry is None:
-            return sw("ins_not_supported")
+            raise SwError("ins_not_supported")
         handler, proprietary = entry
         if cmd.cla & 0xFB != (0x80 if proprietary else 0x00):  # 04: the secure-messaging bit
-            return sw("cla_not_supported")
+            raise SwError("cla_not_supported")
         data, secured = cmd.data, False
         if cmd.cla & 0x04:
-            checked = self._unwrap(cmd)
-            if isinstance(checked, tuple):
-                return checked[0]
-            data, secured = checked, True
+            data, secured = self._unwrap(cmd), True
         return handler(self, cmd, data, secured)
 
     # -- secure messaging --------------------------------------------------------------------------------------
 
-    def _unwrap(self, cmd: Command) -> bytes | tuple[bytes]:
-        """Check the MAC of a CLA 04/84 command; the data without the MAC, or (status word,) on failure."""
+    def _unwrap(self, cmd: Command) -> bytes:
+        """Check the MAC of a CLA 04/84 command; the data without the MAC (SwError when it does not hold)."""
         if cmd.extended or len(cmd.data) < MAC_LENGTH:
-            return (sw("sm_missing"),)
+            raise SwError("sm_missing")
         challenge, self.challenge = self.challenge, None  # single use, whatever the outcome
         if challenge is None:
-            return (sw("data_invalid"),)
+            raise SwError("data_invalid")
         key = self.image.keys.get("pin_unblock" if cmd.ins == 0x24 else "update")
         if key is None:
-            return (sw("data_not_found"),)
+            raise SwError("data_not_found")
         payload, given = cmd.data[:-MAC_LENGTH], cmd.data[-MAC_LENGTH:]
         header = cmd.header + bytes([len(cmd.data)])
         expected = mac(self.image.alg, key, header + payload, iv=challenge, length=MAC_LENGTH)
         if not hmac.compare_digest(expected, given):
-            return (sw("sm_incorrect"),)
+            raise SwError("sm_incorrect")
         return payload
 
-    def _allowed(self, rule: str, secured: bool) -> bytes | None:
-        """None when the access rule is met, else the status word that says why not."""
-        if rule == "always":
-            return None
-        if rule == "pin":
-            return None if self.pin_ok else sw("security_not_satisfied")
-        if rule == "ext_auth":
-            return None if self.ext_auth else sw("security_not_satisfied")
+    def _allow(self, rule: str, secured: bool) -> None:
+        """Returns when the access rule is met; SwError saying why not otherwise."""
+        if rule == "always" or (rule == "pin" and self.pin_ok) or (rule == "ext_auth" and self.ext_auth):
+            return
         if rule == "mac":
-            return None if secured else sw("sm_missing")
-        return sw("security_not_satisfied")
+            if secured:
+                return
+            raise SwError("sm_missing")
+        raise SwError("security_not_satisfied")
 
     # -- SELECT ------------------------------------------------------------------------------------------------
 
@@ -145,9 +139,9 @@ class SsseApplet:
         elif cmd.p1 == 0x04:
             node = self.tree.by_aid(data)
         else:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if node is None:
-            return sw("file_not_found")
+            raise SwError("file_not_found")
         return self._enter(node, cmd.p2)
 
     def _enter(self, node: Node, p2: int) -> bytes:
@@ -178,20 +172,25 @@ class SsseApplet:
 
     # -- records -----------------------------------------------------------------------------------------------
 
-    def _ef_by_sfi(self, sfi: int) -> Node | bytes:
-        if sfi == 0:
-            return self.current_ef if self.current_ef is not None else sw("no_current_ef")
-        node = self.tree.by_sfi(self.current_df, sfi)
-        return node if node is not None else sw("file_not_found")
+    def _current_ef(self) -> Node:
+        if self.current_ef is None:
+            raise SwError("no_current_ef")
+        return self.current_ef
 
-    def _record_file(self, cmd: Command, modes: tuple[int, ...]) -> Node | bytes:
+    def _ef_by_sfi(self, sfi: int) -> Node:
+        if sfi == 0:
+            return self._current_ef()
+        node = self.tree.by_sfi(self.current_df, sfi)
+        if node is None:
+            raise SwError("file_not_found")
+        return node
+
+    def _record_file(self, cmd: Command, modes: tuple[int, ...]) -> Node:
         if cmd.p2 & 0x07 not in modes:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         ef = self._ef_by_sfi(cmd.p2 >> 3)
-        if isinstance(ef, bytes):
-            return ef
         if ef.spec.type not in RECORD_FILES:
-            return sw("incompatible_file")
+            raise SwError("incompatible_file")
         return ef
 
     def _records(self, ef: Node) -> list[bytes]:
@@ -207,52 +206,43 @@ class SsseApplet:
 
     def _read_record(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         ef = self._record_file(cmd, (0x04, 0x00))
-        if isinstance(ef, bytes):
-            return ef
-        refused = self._allowed(ef.spec.read, secured)
-        if refused:
-            return refused
+        self._allow(ef.spec.read, secured)
         self.current_ef = ef
         records = self._records(ef)
         i = self._index(records, cmd)
         if i is None:
-            return sw("record_not_found")
+            raise SwError("record_not_found")
         return _answer(cmd, records[i])
 
-    def _check_record(self, ef: Node, cmd: Command, data: bytes) -> tuple[int, bytes] | bytes:
-        """Where an UPDATE RECORD goes and whether its data fits there: (index, record) or a status word."""
+    def _check_record(self, ef: Node, cmd: Command, data: bytes) -> tuple[int, bytes]:
+        """Where an UPDATE RECORD goes and whether its data fits there: (index, record); SwError if not."""
         records = self._records(ef)
         if ef.spec.type == "cyclic":
             i = self._index(records, cmd)
             if i is None:
-                return sw("record_not_found")
-            return (i, data) if len(data) == ef.spec.record_length else sw("wrong_length")
+                raise SwError("record_not_found")
+            if len(data) != ef.spec.record_length:
+                raise SwError("wrong_length")
+            return i, data
         by_number = cmd.p2 & 0x07 == 0x04
         spec = ef.spec.record(number=cmd.p1) if by_number else ef.spec.record(tag=cmd.p1)
         if spec is None:
-            return sw("record_not_found")
+            raise SwError("record_not_found")
         try:
             tag, value = tlv.decode_record(data)
         except tlv.TlvError:
-            return sw("wrong_data")
+            raise SwError("wrong_data") from None
         if tag != spec.tag:
-            return sw("wrong_data")
+            raise SwError("wrong_data")
         if len(value) != spec.length:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         return spec.number - 1, data
 
     def _update_record(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         ef = self._record_file(cmd, (0x04, 0x00))
-        if isinstance(ef, bytes):
-            return ef
-        refused = self._allowed(ef.spec.update, secured)
-        if refused:
-            return refused
+        self._allow(ef.spec.update, secured)
         self.current_ef = ef
-        target = self._check_record(ef, cmd, data)
-        if isinstance(target, bytes):
-            return target
-        i, record = target
+        i, record = self._check_record(ef, cmd, data)
         records = self._records(ef)
         before = list(records)
         records.extend([b""] * (i + 1 - len(records)))
@@ -261,18 +251,14 @@ class SsseApplet:
 
     def _append_record(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 != 0:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         ef = self._record_file(cmd, (0x00,))
-        if isinstance(ef, bytes):
-            return ef
-        refused = self._allowed(ef.spec.update, secured)
-        if refused:
-            return refused
+        self._allow(ef.spec.update, secured)
         self.current_ef = ef
         if ef.spec.type != "cyclic":
-            return sw("not_enough_memory")
+            raise SwError("not_enough_memory")
         if len(data) != ef.spec.record_length:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         records = self._records(ef)
         before = list(records)
         records.insert(0, data)
@@ -281,19 +267,15 @@ class SsseApplet:
 
     # -- binaries ----------------------------------------------------------------------------------------------
 
-    def _binary(self, cmd: Command) -> tuple[Node, int] | bytes:
+    def _binary(self, cmd: Command) -> tuple[Node, int]:
         if cmd.p1 & 0x80:
             if cmd.p1 & 0x60:
-                return sw("wrong_p1p2")
-            ef = self._ef_by_sfi(cmd.p1 & 0x1F)
-            offset = cmd.p2
+                raise SwError("wrong_p1p2")
+            ef, offset = self._ef_by_sfi(cmd.p1 & 0x1F), cmd.p2
         else:
-            ef = self.current_ef if self.current_ef is not None else sw("no_current_ef")
-            offset = (cmd.p1 << 8) | cmd.p2
-        if isinstance(ef, bytes):
-            return ef
+            ef, offset = self._current_ef(), (cmd.p1 << 8) | cmd.p2
         if ef.spec.type != "binary":
-            return sw("incompatible_file")
+            raise SwError("incompatible_file")
         return ef, offset
 
     def _body(self, ef: Node) -> bytearray:
@@ -303,39 +285,29 @@ class SsseApplet:
         return body  # type: ignore[no-any-return]
 
     def _read_binary(self, cmd: Command, data: bytes, secured: bool) -> bytes:
-        found = self._binary(cmd)
-        if isinstance(found, bytes):
-            return found
-        ef, offset = found
-        refused = self._allowed(ef.spec.read, secured)
-        if refused:
-            return refused
+        ef, offset = self._binary(cmd)
+        self._allow(ef.spec.read, secured)
         self.current_ef = ef
         body = self._body(ef)
         available = len(body) - offset
         if available <= 0:
-            return sw("wrong_p1p2_offset")
+            raise SwError("wrong_p1p2_offset")
         le = cmd.le if cmd.le is not None else 256
         if le != 256 and le > available:
-            return sw("wrong_le", available)
+            raise SwError("wrong_le", available)
         return bytes(body[offset:offset + min(le, available)]) + OK
 
     def _update_binary(self, cmd: Command, data: bytes, secured: bool) -> bytes:
-        found = self._binary(cmd)
-        if isinstance(found, bytes):
-            return found
-        ef, offset = found
-        refused = self._allowed(ef.spec.update, secured)
-        if refused:
-            return refused
+        ef, offset = self._binary(cmd)
+        self._allow(ef.spec.update, secured)
         self.current_ef = ef
         if not data:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         body = self._body(ef)
         if offset > len(body):
-            return sw("wrong_p1p2_offset")
+            raise SwError("wrong_p1p2_offset")
         if offset + len(data) > len(body):
-            return sw("not_enough_memory")
+            raise SwError("not_enough_memory")
         before = bytes(body[offset:offset + len(data)])
         body[offset:offset + len(data)] = data
         return self._commit(lambda: body.__setitem__(slice(offset, offset + len(before)), before))
@@ -347,39 +319,41 @@ class SsseApplet:
 
     def _get_challenge(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 or cmd.p2:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if cmd.le not in (4, 8) or data:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         self.challenge = secrets.token_bytes(cmd.le)
         return self.challenge + OK
 
     def _internal_authenticate(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 or cmd.p2 != self.profile.key("internal_auth").p2:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if len(data) != 16:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         key = self._key("internal_auth")
         if key is None:
-            return sw("data_not_found")
+            raise SwError("data_not_found")
         alg = self.image.alg
         session = diversify(alg, key, data[:8])
         return encrypt_ecb(alg, session, data[8:].ljust(block_size(alg), b"\x00")) + OK
 
     def _external_authenticate(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         key = self._key("external_auth") if cmd.p2 == self.profile.key("external_auth").p2 else None
         if key is None:
-            return sw("data_not_found")
+            raise SwError("data_not_found")
         challenge, self.challenge = self.challenge, None
         if challenge is None:
-            return sw("data_invalid")
+            raise SwError("data_invalid")
         alg = self.image.alg
         if len(data) != block_size(alg):
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         expected = encrypt_ecb(alg, key, challenge.ljust(block_size(alg), b"\x00"))
         self.ext_auth = hmac.compare_digest(expected, data)
-        return OK if self.ext_auth else sw("security_not_satisfied")
+        if not self.ext_auth:
+            raise SwError("security_not_satisfied")
+        return OK
 
     # -- PIN ---------------------------------------------------------------------------------------------------
 
@@ -396,16 +370,16 @@ class SsseApplet:
         """Compare a PIN with the counter decremented first and saved, so pulling the card mid-check costs a try."""
         image = self.image
         if image.pin_tries_left == 0:
-            return sw("auth_blocked")
+            raise SwError("auth_blocked")
         image.pin_tries_left -= 1
         try:
             image.save()
         except OSError:
             image.pin_tries_left += 1
-            return sw("memory_failure")
+            raise SwError("memory_failure") from None
         if not image.pin_matches(digits):
             self.pin_ok = False
-            return sw("pin_wrong", image.pin_tries_left) if image.pin_tries_left else sw("auth_blocked")
+            raise SwError("pin_wrong", image.pin_tries_left)  # ISO 7816-4: the try that blocks says 63C0
         decremented = image.pin_tries_left
         image.pin_tries_left = image.pin_tries_max
         self.pin_ok = True
@@ -418,30 +392,32 @@ class SsseApplet:
 
     def _verify(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 or cmd.p2:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if not self._in_app():
-            return sw("data_not_found")
+            raise SwError("data_not_found")
         if not data:  # ISO 7816-4: VERIFY without data asks for the tries left
             tries = self.image.pin_tries_left
-            return (OK if self.pin_ok else sw("pin_wrong", tries)) if tries else sw("auth_blocked")
+            if not tries:
+                raise SwError("auth_blocked")
+            if self.pin_ok:
+                return OK
+            raise SwError("pin_wrong", tries)
         digits = self._pin_digits(data)
         if digits is None:
-            return sw("wrong_data")
+            raise SwError("wrong_data")
         return self._try_pin(digits)
 
     def _change_pin(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if (cmd.p1, cmd.p2) != (0x01, 0x00):
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         if not self._in_app():
-            return sw("data_not_found")
+            raise SwError("data_not_found")
         cut = data.find(b"\xff")
         old = self._pin_digits(data[:cut]) if cut > 0 else None
         new = self._pin_digits(data[cut + 1:]) if cut > 0 else None
         if old is None or new is None:
-            return sw("wrong_data")
-        result = self._try_pin(old)
-        if result != OK:
-            return result
+            raise SwError("wrong_data")
+        self._try_pin(old)
         salt, digest, tries = self.image.pin_salt, self.image.pin_digest, self.image.pin_tries_left
         self.image.set_pin(new)
 
@@ -452,22 +428,22 @@ class SsseApplet:
 
     def _unblock(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if not secured:
-            return sw("sm_missing")
+            raise SwError("sm_missing")
         if cmd.p1 or cmd.p2 != self.profile.key("pin_unblock").p2:
-            return sw("wrong_p1p2")
+            raise SwError("wrong_p1p2")
         key = self._key("pin_unblock")
         if key is None:
-            return sw("data_not_found")
+            raise SwError("data_not_found")
         size = block_size(self.image.alg)
         if not data or len(data) % size:
-            return sw("wrong_length")
+            raise SwError("wrong_length")
         try:
             block = unpad_80(decrypt_ecb(self.image.alg, key, data))
         except ValueError:
-            return sw("wrong_data")
+            raise SwError("wrong_data") from None
         digits = self._pin_digits(block[1:]) if block and block[0] == len(block) - 1 else None
         if digits is None:
-            return sw("wrong_data")
+            raise SwError("wrong_data")
         salt, digest, tries = self.image.pin_salt, self.image.pin_digest, self.image.pin_tries_left
         self.image.set_pin(digits)
         self.pin_ok = False
@@ -478,47 +454,11 @@ class SsseApplet:
         return self._commit(undo)
 
 
-class Command(NamedTuple):
-    """A command APDU as the handlers read it (the fields of cardlib.apdu.CommandAPDU they use)."""
-
-    cla: int
-    ins: int
-    p1: int
-    p2: int
-    data: bytes
-    le: int | None
-    extended: bool
-
-    @property
-    def header(self) -> bytes:
-        return bytes(self[:4])
-
-
-def parse(apdu: bytes) -> Command | None:
-    """Short APDUs (every command of this card) are split here directly: this runs for every APDU and the
-    round trip through vpcd is measured against an echo card (bench/). Anything else goes through cardlib's strict
-    parser, so both agree on what is well formed. None when the bytes are not an APDU."""
-    n = len(apdu)
-    if 4 <= n <= 5:
-        return Command(apdu[0], apdu[1], apdu[2], apdu[3], b"", (apdu[4] or 256) if n == 5 else None, False)
-    if n > 5 and apdu[4]:
-        lc = apdu[4]
-        if n == 5 + lc:
-            return Command(apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:], None, False)
-        if n == 6 + lc:
-            return Command(apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:-1], apdu[-1] or 256, False)
-    try:
-        full = CommandAPDU.from_bytes(apdu)
-    except ApduError:
-        return None
-    return Command(full.cla, full.ins, full.p1, full.p2, full.data, full.le, full.extended)
-
-
 def _answer(cmd: Command, data: bytes) -> bytes:
     """Data for a case-2 command: all of it when Le is 00 or absent or right; 6Cxx (the right Le) otherwise."""
     if cmd.le is None or cmd.le == 256 or cmd.le == len(data):
         return data + OK
-    return sw("wrong_le", len(data) & 0xFF)
+    raise SwError("wrong_le", len(data) & 0xFF)
 
 
 # INS -> (handler, proprietary class): the command catalogue of apdu_specs/commands.toml, SSSE side.

@@ -1,7 +1,10 @@
-"""One holder's card at a terminal: connect, read EF05/EF06, prove the card genuine through a PSAM, check the PIN.
+"""One holder's card at a terminal: connect, read EF05/EF06 and prove the card genuine through a PSAM in one
+session, check the PIN.
 
-Shared by identify, settlement and the kiosk so each does the same steps in the same order. The PIN is taken
-from a hidden prompt or one line of stdin, never from the command line, and never appears in a message.
+Shared by identify, settlement and the kiosk so each does the same steps in the same order. The PSAM is chosen
+where the program is put together (the `sscard` command); this module receives it or asks the CLI to open the one
+named on the command line. The PIN is taken from a hidden prompt or one line of stdin, never from the command line,
+and never appears in a message.
 """
 from __future__ import annotations
 
@@ -37,36 +40,35 @@ def read_pin(pin_stdin: bool, prompt: str = "PIN") -> str:
 
 @contextmanager
 def open_psam(keys_dir: Path | None, psam_reader: str | None) -> Iterator[Psam | None]:
-    """The PSAM: the simulated one in process from an issuer key directory, one in a reader, or none."""
-    if keys_dir is not None:
-        from cardlib.transport import LoopbackTransport
-        from simulators.psam import Psam as SimulatedPsam
-
-        loop = LoopbackTransport(SimulatedPsam.from_dir(keys_dir))
-        loop.connect()
-        yield Psam(loop)
+    """The PSAM named on the command line (--keys DIR / --psam READER|DIR), opened by the CLI; None if none."""
+    spec = keys_dir or psam_reader
+    if spec is None:
+        yield None
         return
-    if psam_reader is not None:
-        from cardlib.pcsc import PcscTransport
+    from cardlib.cli import psam_from_context
 
-        with PcscTransport(psam_reader) as t:
-            yield Psam(Channel(t))
-        return
-    yield None
+    with psam_from_context(spec) as psam:
+        yield psam
 
 
 @contextmanager
-def visit(reader: str | None, *, pin: str | None = None, keys_dir: Path | None = None,
+def visit(reader: str | None, *, pin: str | None = None, psam: Psam | None = None, keys_dir: Path | None = None,
           psam_reader: str | None = None) -> Iterator[CardVisit]:
-    """Connect and read the card; authenticate it when a PSAM is at hand; verify the PIN when one is given.
+    """Connect and read the card, verified in the same session when a PSAM is at hand (`psam`, or the one the
+    command line names); verify the PIN when one is given.
 
-    Raises cardlib's TransportError / CardError / CardSecurityError / PinError as they come."""
+    Raises cardlib's TransportError or CardError family (CardSecurityError, PinError) as they come."""
     from cardlib.pcsc import PcscTransport
 
-    with open_psam(keys_dir, psam_reader) as psam, PcscTransport(reader) as transport:
+    with open_psam(None if psam else keys_dir, None if psam else psam_reader) as named, \
+            PcscTransport(reader) as transport:
+        psam = psam or named
         channel = Channel(transport)
-        info = SocialSecurityApp(channel).read_card_info()
-        session = security.authenticate(channel, psam, transport.atr) if psam is not None else None
+        session = None
+        if psam is not None:
+            info, session = security.verified_read(channel, psam)
+        else:
+            info = SocialSecurityApp(channel).read_card_info()
         if pin is not None:
             security.verify_pin(channel, pin)
         yield CardVisit(transport, channel, info, psam, session, pin is not None)

@@ -352,8 +352,6 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
 def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, once: bool, pin_stdin: bool,
           yes: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Benefit kiosk: card and PIN, pending benefits shown, confirmed, paid to the card's bank account."""
-    from cardlib.pboc import BankError
-    from cardlib.security import CardSecurityError
     from cardlib.ssapp import CardDataError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
@@ -383,7 +381,7 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
         click.echo(f"holder {data['holder']}, account {data['bank_account']}: paid {len(paid)}"
                    + ("" if data["confirmed"] else " (nothing confirmed)"))
 
-    failures = (TransportError, CardError, CardDataError, CardSecurityError, BankError)
+    failures = (TransportError, CardError, CardDataError)  # CardError: the root of every card/PSAM refusal
     if once:
         try:
             show(serve(reader))

@@ -127,20 +127,19 @@ def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: An
     notes: list[str] = []
     with open_psam(keys_dir, psam_reader) as psam, PcscTransport(reader) as transport:
         channel = Channel(transport)
-        info = SocialSecurityApp(channel).read_card_info()
+        info = SocialSecurityApp(channel).read_card_info()  # one session: the authentication follows the reads
         genuine, genuine_why = None, ""
         if psam is None:
-            notes.append("card not authenticated (no PSAM: give --keys DIR or --psam READER for a verified read)")
+            notes.append("card not authenticated (no PSAM: give --psam READER or --psam DIR for a verified read)")
         else:
             try:
-                security.authenticate(channel, psam, transport.atr)
+                security.verified_session(channel, psam, info)
                 genuine, genuine_why = True, "card authenticated through the PSAM (internal/external authentication)"
             except security.CardSecurityError as exc:
                 genuine, genuine_why = False, f"card failed authentication ({exc.code}): {exc}"
         pin_ok, pin_why = None, ""
         if pin is not None and genuine is not False:
             try:
-                security.select_ssse(channel)
                 security.verify_pin(channel, pin)
                 pin_ok, pin_why = True, "PIN verified by the card"
             except security.PinError as exc:

@@ -24,19 +24,19 @@ from typing import Any, Callable, Iterator
 import click
 
 import apdu_specs
-from cardlib import fields, idnumber, pboc, tlv
-from cardlib.crypto import Alg, alg_from_id, block_size, pad_80
+from cardlib import fields, idnumber, pboc, personalization as perso, tlv
+from cardlib.channel import Channel, as_channel
+from cardlib.crypto import Alg, block_size, pad_80
 from cardlib.issuer_keys import card_factor, city_factor
 from cardlib.psam import Psam
 from cardlib.security import pin_bcd
+from cardlib.ssapp import CardDataError, SocialSecurityApp
+from cardlib.pboc import luhn_complete
+from cardlib.sw import CardError
 
 RID = bytes.fromhex("D156000005")
 DEFAULT_PIN = "123456"  # the initial PIN printed on the PIN mailer; holders change it at first use
-EJECT = bytes.fromhex("80EE0000")
-GET_CPLC = bytes.fromhex("80CA9F7F00")
 HOLDER_FIELDS = ("ssn", "name", "gender", "nation", "birthplace", "birth_date")
-DGI_EF05, DGI_EF06, DGI_BANK = 0x0101, 0x0102, 0x0201
-DGI_KEYS, DGI_BANK_KEY, DGI_PIN = 0x8101, 0x8201, 0x9101
 
 
 class StationError(RuntimeError):
@@ -70,7 +70,7 @@ def check_holder(data: dict[str, Any]) -> dict[str, str]:
     for name in HOLDER_FIELDS:
         if name not in out:
             raise ValueError(f"missing field {name!r}")
-    idnumber.parse(out["ssn"])
+    who = idnumber.parse(out["ssn"])
     out["ssn"] = out["ssn"].upper()
     fields.split_name(out["name"])
     profile = apdu_specs.profile()
@@ -78,6 +78,8 @@ def check_holder(data: dict[str, Any]) -> dict[str, str]:
         fields.encode_field(profile.field(name)[1], out[name])
     if out["gender"] not in ("1", "2"):
         raise ValueError("gender must be 1 or 2")
+    if out["gender"] != who.gender or out["birth_date"].replace("-", "") != who.birth_date.strftime("%Y%m%d"):
+        raise ValueError("gender or birth_date does not match the ID number")
     if "card_no" in out:
         fields.encode_field(profile.field("card_no")[1], out["card_no"])
     if "pin" in out:
@@ -180,23 +182,11 @@ class Journal:
 
 # ---- one card ---------------------------------------------------------------------------------------------------
 
-def _send(card: Any, apdu: bytes) -> tuple[bytes, int]:
-    resp = card.transmit(apdu)
-    return resp[:-2], int.from_bytes(resp[-2:], "big")
-
-
 def probe(card: Any) -> tuple[str, Alg | None, bool]:
     """(chip serial, algorithm, blank?) of the card in the reader; a personalized card is known by its ATR."""
-    data, sw = _send(card, GET_CPLC)
-    if sw == 0x9000 and len(data) == 13 and data[:3] == b"\x9f\x7f\x0a":
-        return data[3:11].hex().upper(), alg_from_id(data[11]), data[12] == 0x01
-    return card_factor(card.atr).hex().upper(), None, False
-
-
-def _dgi(tag: int, value: bytes) -> bytes:
-    if len(value) > 0xFF:
-        raise StationError(f"data group {tag:04X} too long")
-    return tag.to_bytes(2, "big") + bytes([len(value)]) + value
+    ch = as_channel(card)
+    chip = perso.probe(ch, card_factor(ch.atr))
+    return chip.serial, chip.alg, chip.blank
 
 
 def card_records(holder: dict[str, str], card_id: bytes, card_no: str, issue: dt.date, expiry: dt.date) -> tuple[bytes, bytes]:
@@ -215,16 +205,9 @@ def card_records(holder: dict[str, str], card_id: bytes, card_no: str, issue: dt
     return out[0], out[1]
 
 
-def luhn_complete(digits: str) -> str:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return digits + str((10 - total % 10) % 10)
-
-
 def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: dict[str, str]) -> None:
     """One personalization session: the data groups, keys and PIN wrapped by the PSAM, the last one commits."""
+    card = as_channel(card)
     atr = card.atr
     card_id = bytes.fromhex(entry["card_id"])
     issue, expiry = dt.date.fromisoformat(entry["issue_date"]), dt.date.fromisoformat(entry["expiry"])
@@ -234,34 +217,35 @@ def write_card(card: Any, psam: Psam, alg: Alg, entry: dict[str, Any], holder: d
                     for k in apdu_specs.profile().keys)
     pin = holder.get("pin", DEFAULT_PIN)
     pin_block = psam.encipher(pad_80(bytes([len(pin)]) + pin_bcd(pin), block_size(alg)))
-    groups = [_dgi(DGI_EF05, ef05), _dgi(DGI_EF06, ef06), _dgi(DGI_KEYS, keys)]
+    dgi = perso.dgi
+    groups = [perso.encode_dgi(dgi("ef05"), ef05), perso.encode_dgi(dgi("ef06"), ef06),
+              perso.encode_dgi(dgi("keys"), keys)]
     if entry.get("pan"):
         from cardlib.emv_crypto import pan_factor
 
         bank = (tlv.encode(0x5A, bytes.fromhex(entry["pan"] + "F" * (len(entry["pan"]) % 2)))
                 + tlv.encode(0x5F24, bytes.fromhex(expiry.strftime("%y%m%d")))
                 + tlv.encode(0x5F25, bytes.fromhex(issue.strftime("%y%m%d"))) + tlv.encode(0x5F34, b"\x01"))
-        groups += [_dgi(DGI_BANK, bank), _dgi(DGI_BANK_KEY, psam.wrap_key(alg, "ac", pan_factor(entry["pan"], "01")))]
-    groups.append(_dgi(DGI_PIN, pin_block))
-    for i, group in enumerate(groups):
-        last = i == len(groups) - 1
-        data, sw = _send(card, bytes([0x80, 0xE2, 0x80 if last else 0x00, i, len(group)]) + group)
-        if sw != 0x9000:
-            raise StationError(f"card refused personalization data group {i}: SW {sw:04X}")
+        latin = holder.get("name_latin", "")
+        if latin.isascii() and 2 <= len(latin) <= 26:  # 5F20 only when the holder's Latin name is known
+            bank += tlv.encode(0x5F20, latin.upper().encode("ascii"))
+        groups += [perso.encode_dgi(dgi("bank"), bank),
+                   perso.encode_dgi(dgi("bank_key"), psam.wrap_key(alg, "ac", pan_factor(entry["pan"], "01")))]
+    groups.append(perso.encode_dgi(dgi("pin"), pin_block))
+    try:
+        perso.write(card, groups)
+    except CardError as exc:
+        raise StationError(f"card refused personalization: {exc}") from None
 
 
 def read_back(card: Any) -> bytes | None:
     """卡识别码 as the personalized card reports it (None when the card does not answer as a personalized card)."""
-    aid = apdu_specs.profile().ssse.aid
-    assert aid is not None
-    _, sw = _send(card, b"\x00\xa4\x04\x00" + bytes([len(aid)]) + aid + b"\x00")
-    if sw & 0xFF00 == 0x6100:
-        _send(card, b"\x00\xc0\x00\x00" + bytes([sw & 0xFF]))
-    elif sw != 0x9000:
+    app = SocialSecurityApp(as_channel(card))
+    try:
+        app.select()
+        return app.read_raw_field("card_id")
+    except (CardError, CardDataError):
         return None
-    f, r = apdu_specs.profile().field("card_id")
-    data, sw = _send(card, bytes([0x00, 0xB2, r.number, (f.sfi or 0) << 3 | 4, 0x00]))
-    return data[2:] if sw == 0x9000 and len(data) == 2 + r.length else None
 
 
 # ---- the batch --------------------------------------------------------------------------------------------------
@@ -399,10 +383,10 @@ def hopper_cards(transport: Any, wait: float = 5.0) -> Iterator[Any]:
                 time.sleep(0.05)
             previous = serial
             try:
-                yield transport
+                yield Channel(transport)
             finally:
                 try:
-                    transport.transmit(EJECT)
+                    perso.send_eject(transport)
                 except TransportError:
                     pass
     finally:

@@ -1,7 +1,7 @@
 """CLI edges of the card services: `sscard keys new-issuer`, `sscard card pin ...`, `sscard card bank`.
 
-Thin: options in, a service call, text or JSON out. A PSAM is a reader (`--psam NAME`) or, for development and
-tests, the simulated one loaded in process from an issuer key directory (`--keys DIR`). PINs come from a hidden
+Thin: options in, a service call, text or JSON out. A PSAM is a reader (`--psam NAME`) or a software PSAM folder
+(`--psam DIR`, also `--keys DIR`), opened by the `sscard` command (cli.open_psam). PINs come from a hidden
 prompt or, for scripts, one line on stdin (`--pin-stdin`); never from the command line.
 """
 from __future__ import annotations
@@ -15,10 +15,13 @@ from typing import Iterator
 import click
 
 from cardlib import issuer_keys, pboc, security
-from cardlib.psam import Psam, PsamError
+from cardlib.channel import Channel
+from cardlib.cli import psam_from_context, psam_options
+from cardlib.psam import Psam
+from cardlib.sw import CardError, interface_code
 from cardlib.transport import TransportError
 
-READER_ERROR = -1  # reader-interface device error (-1..-15): no reader, no card, card pulled
+READER_ERROR = interface_code("device")  # -1..-15: no reader, no card, card pulled
 
 
 def _out(as_json: bool, payload: dict[str, object], text: str) -> None:
@@ -34,33 +37,22 @@ def _fail(as_json: bool, message: str, code: int) -> None:
 
 
 @contextmanager
-def open_card(reader: str | None) -> Iterator[object]:
-    """A connected PC/SC transport to the card in `reader` (the first reader with a card when None)."""
+def open_card(reader: str | None) -> Iterator[Channel]:
+    """The card in `reader` (the first reader with a card when None), as a Channel: every APDU through one stack."""
     from cardlib.pcsc import PcscTransport
 
-    transport = PcscTransport(reader)
-    transport.connect()
-    try:
-        yield transport
-    finally:
-        transport.disconnect()
+    with PcscTransport(reader) as transport:
+        yield Channel(transport)
 
 
 @contextmanager
-def open_psam(psam_reader: str | None, keys: Path | None) -> Iterator[Psam]:
-    """The PSAM: in a reader, or the simulated one in process loaded from an issuer key directory."""
-    if keys is not None:
-        from cardlib.transport import LoopbackTransport
-        from simulators.psam import Psam as SimulatedPsam
-
-        loop = LoopbackTransport(SimulatedPsam.from_dir(keys))
-        loop.connect()
-        yield Psam(loop)
-        return
-    if psam_reader is None:
-        raise click.UsageError("a PSAM is needed: --psam READER, or --keys DIR for the simulated one in process")
-    with open_card(psam_reader) as t:
-        yield Psam(t)  # type: ignore[arg-type]
+def open_psam(psam_spec: str | None, keys: str | Path | None) -> Iterator[Psam]:
+    """The PSAM named by --psam (a reader or a software PSAM folder) or --keys (a folder), opened by the CLI."""
+    spec = psam_spec or keys
+    if spec is None:
+        raise click.UsageError("a PSAM is needed: --psam READER, or --psam DIR for a software PSAM folder")
+    with psam_from_context(spec) as psam:
+        yield psam
 
 
 def read_pin(pin_stdin: bool, prompt: str, confirm: bool = False) -> str:
@@ -88,14 +80,6 @@ def keys_new_issuer(out: Path, alg: str, issuer: str | None, as_json: bool) -> N
          f"issuer key set ({alg}) written to {path} (mode 0600)")
 
 
-# ---- verified reading -------------------------------------------------------------------------------------------
-
-def verify_card(transport: object, psam_reader: str | None, keys: Path | None) -> security.CardSession:
-    """Run the verified-reading authentications on a connected card; CardSecurityError (with its code) if not."""
-    with open_psam(psam_reader, keys) as psam:
-        return security.authenticate(transport, psam, transport.atr)  # type: ignore[attr-defined, arg-type]
-
-
 # ---- PIN --------------------------------------------------------------------------------------------------------
 
 _reader = click.option("--reader", default=None, help="PC/SC reader name (default: the first with a card).")
@@ -113,7 +97,7 @@ def _pin_errors(as_json: bool, fn) -> None:  # type: ignore[no-untyped-def]
         else:
             click.echo(f"error {exc.code}: {exc}", err=True)
         sys.exit(1)
-    except (security.CardSecurityError, PsamError) as exc:
+    except CardError as exc:
         _fail(as_json, str(exc), exc.code)
     except TransportError as exc:
         _fail(as_json, str(exc), READER_ERROR)
@@ -131,8 +115,8 @@ def pin_verify(reader: str | None, pin_stdin: bool, as_json: bool) -> None:
 
     def run() -> None:
         with open_card(reader) as t:
-            security.select_ssse(t)  # type: ignore[arg-type]
-            security.verify_pin(t, pin)  # type: ignore[arg-type]
+            security.select_ssse(t)
+            security.verify_pin(t, pin)
 
     _pin_errors(as_json, run)
     _out(as_json, {"ok": True}, "PIN correct")
@@ -149,8 +133,8 @@ def pin_change(reader: str | None, pin_stdin: bool, as_json: bool) -> None:
 
     def run() -> None:
         with open_card(reader) as t:
-            security.select_ssse(t)  # type: ignore[arg-type]
-            security.change_pin(t, old, new)  # type: ignore[arg-type]
+            security.select_ssse(t)
+            security.change_pin(t, old, new)
 
     _pin_errors(as_json, run)
     _out(as_json, {"ok": True}, "PIN changed")
@@ -158,20 +142,18 @@ def pin_change(reader: str | None, pin_stdin: bool, as_json: bool) -> None:
 
 @click.command("unblock")
 @_reader
-@click.option("--psam", "psam_reader", default=None, help="Reader holding the PSAM.")
-@click.option("--keys", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Issuer key directory for an in-process simulated PSAM (development).")
+@psam_options
 @_stdin
 @_json
-def pin_unblock(reader: str | None, psam_reader: str | None, keys: Path | None, pin_stdin: bool,
+def pin_unblock(reader: str | None, psam_spec: str | None, keys_dir: str | None, pin_stdin: bool,
                 as_json: bool) -> None:
     """Unblock the PIN and set a new one, under secure messaging (needs a PSAM)."""
     new = read_pin(pin_stdin, "New PIN", confirm=not pin_stdin)
 
     def run() -> None:
-        with open_card(reader) as t, open_psam(psam_reader, keys) as psam:
-            session = security.authenticate(t, psam, t.atr)  # type: ignore[arg-type, attr-defined]
-            security.unblock_pin(t, psam, session, new)  # type: ignore[arg-type]
+        with open_card(reader) as t, open_psam(psam_spec, keys_dir) as psam:
+            session = security.authenticate(t, psam)
+            security.unblock_pin(t, psam, session, new)
 
     _pin_errors(as_json, run)
     _out(as_json, {"ok": True}, "PIN unblocked")
@@ -189,8 +171,8 @@ def card_bank(reader: str | None, amount: int | None, issuer_dir: Path | None, a
     """Read the financial (UnionPay debit) application: masked PAN, expiry, electronic cash balance."""
     try:
         with open_card(reader) as t:
-            info = pboc.read_card(t, amount=amount)  # type: ignore[arg-type]
-    except pboc.BankError as exc:
+            info = pboc.read_card(t, amount=amount)
+    except CardError as exc:
         _fail(as_json, str(exc), exc.code)
         return
     except TransportError as exc:
@@ -224,11 +206,9 @@ def card_bank(reader: str | None, amount: int | None, issuer_dir: Path | None, a
 @click.argument("field")
 @click.argument("value")
 @_reader
-@click.option("--psam", "psam_reader", default=None, help="Reader holding the PSAM.")
-@click.option("--keys", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Issuer key directory for an in-process simulated PSAM (development).")
+@psam_options
 @_json
-def card_update(field: str, value: str, reader: str | None, psam_reader: str | None, keys: Path | None,
+def card_update(field: str, value: str, reader: str | None, psam_spec: str | None, keys_dir: str | None,
                 as_json: bool) -> None:
     """Change a holder record under secure messaging (e.g. `name` after a legal name change)."""
     import apdu_specs
@@ -251,11 +231,11 @@ def card_update(field: str, value: str, reader: str | None, psam_reader: str | N
     except fields.FieldError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        with open_card(reader) as t, open_psam(psam_reader, keys) as psam:
-            session = security.authenticate(t, psam, t.atr)  # type: ignore[arg-type, attr-defined]
+        with open_card(reader) as t, open_psam(psam_spec, keys_dir) as psam:
+            session = security.authenticate(t, psam)
             for name, raw in updates:
-                security.update_record(t, psam, session, name, raw)  # type: ignore[arg-type]
-    except (security.CardSecurityError, PsamError) as exc:
+                security.update_record(t, psam, session, name, raw)
+    except CardError as exc:
         _fail(as_json, str(exc), exc.code)
     except TransportError as exc:
         _fail(as_json, str(exc), READER_ERROR)

@@ -10,7 +10,7 @@ from cardlib.sw import CardError, check, describe
         (0x9000, "ok", -0x9000),
         (0x6A82, "file_not_found", -27266),
         (0x63C2, "pin_wrong", -51),
-        (0x63C0, "pin_wrong", -51),
+        (0x63C0, "pin_wrong", -52),  # no tries left: the PIN is blocked (ISO 7816-4), the interface says -52
         (0x6983, "auth_blocked", -52),
         (0x6C12, "wrong_le", -0x6C12),
         (0x6110, "more_data", -0x6110),

@@ -11,6 +11,7 @@ from cardlib import fields, pboc, security
 from cardlib.pcsc import PcscTransport
 from cardlib.psam import Psam
 from cardlib.ssapp import SocialSecurityApp
+from cardlib.sw import CardError
 from cardlib.transport import LoopbackTransport
 from simulators.psam import Psam as SimulatedPsam
 from terminal import issuer
@@ -36,7 +37,7 @@ def test_name_change_needs_secure_messaging(alg: str, tmp_path: Path, issuer_dir
         record = fields.encode_field_record(spec, "王新华")
         plain = card.transmit(bytes([0x00, 0xDC, spec.number, (6 << 3) | 4, len(record)]) + record)
         assert plain[-2:].hex().upper() in ("6982", "6987")
-        with pytest.raises(security.CardSecurityError) as stranger:  # a MAC under another issuer's keys
+        with pytest.raises(CardError) as stranger:  # a MAC under another issuer's keys
             security.update_record(card, _psam(issuer_dirs["other"]), session, "name", fields.encode_field(spec, "王新华"))
         assert stranger.value.code == -0x6988
         assert SocialSecurityApp(card).read_field("name") == "张丽华"
@@ -47,16 +48,27 @@ def test_name_change_needs_secure_messaging(alg: str, tmp_path: Path, issuer_dir
 
 
 def test_a_secured_command_cannot_be_replayed(tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
-    from cardlib.secure_messaging import secure_command
+    from cardlib.apdu import CommandAPDU
+    from cardlib.channel import Channel, SecureMessaging
+
+    class Recorder:  # a wrapper of our own in the stack: what went on the wire
+        def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+            self.inner, self.sent = inner, []
+
+        def transmit(self, apdu: bytes) -> bytes:
+            self.sent.append(apdu)
+            return self.inner.transmit(apdu)
 
     reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4"))
     spec = apdu_specs.profile().field("name")[1]
     record = fields.encode_field_record(spec, "李四")
     with PcscTransport(reader) as card:
         session = security.authenticate(card, _psam(issuer_dirs["ours"]), card.atr)
-        apdu = secure_command(card, _psam(issuer_dirs["ours"]), "sm4", "update", session.card_id, card.atr,
-                              0x00, 0xDC, spec.number, (6 << 3) | 4, record)
-        assert card.transmit(apdu)[-2:] == b"\x90\x00"
+        recorder = Recorder(Channel(card).link)
+        sm = SecureMessaging(recorder, _psam(issuer_dirs["ours"]), "sm4", "update", session.card_id, card.atr)
+        assert sm.transmit(CommandAPDU(0x00, 0xDC, spec.number, (6 << 3) | 4, record).to_bytes())[-2:] == b"\x90\x00"
+        apdu = recorder.sent[-1]
+        assert apdu[0] == 0x04 and [a[1] for a in recorder.sent] == [0x84, 0xDC]  # GET CHALLENGE, then the command
         assert card.transmit(apdu)[-2:] != b"\x90\x00"  # the challenge it was MAC'd under is spent
 
 
@@ -87,7 +99,14 @@ def test_terminal_reads_the_bank_app_and_the_issuer_verifies_the_arqc(alg: str, 
 
 
 def test_card_without_a_bank_app_says_so(tmp_path: Path, issuer_dirs: dict, virtual_card) -> None:
-    reader = virtual_card(card_image(tmp_path, issuer_dirs["ours"], "sm4"))
+    from simulators import image
+
+    path = card_image(tmp_path, issuer_dirs["ours"], "sm4")
+    img = image.load(path)
+    assert "pboc_debit" in img.applets  # `sim new` makes a whole card; take its debit application away
+    del img.applets["pboc_debit"]
+    img.save()
+    reader = virtual_card(path)
     r = sscard("card", "bank", "--reader", reader, "--json")
     assert r.returncode == 1
     err = json.loads(r.stderr.strip().splitlines()[-1])

@@ -55,9 +55,12 @@ def test_verified_reading_pin_and_secure_write(alg: str) -> None:
     assert wrong.value.tries_left == 2
     security.change_pin(card, "123456", "24681357")
     security.verify_pin(card, "24681357")
-    for _ in range(3):
-        with pytest.raises(security.PinError):
+    answers = []
+    for _ in range(4):
+        with pytest.raises(security.PinError) as refused:
             security.verify_pin(card, "000000")
+        answers.append((refused.value.sw, refused.value.code, refused.value.tries_left))
+    assert answers == [(0x63C2, -51, 2), (0x63C1, -51, 1), (0x63C0, -52, 0), (0x6983, -52, 0)]  # ISO 7816-4
     with pytest.raises(security.PinError) as blocked:
         security.verify_pin(card, "24681357")
     assert blocked.value.code == security.PIN_BLOCKED

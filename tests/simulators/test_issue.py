@@ -57,12 +57,26 @@ def test_name_over_30_bytes_continues_in_the_extension() -> None:
     ({"pin": "12"}, "pin"),
     ({"pin": 123456}, "pin"),
     ({"version": "3.000"}, "version"),
+    ({"gender": "1"}, "gender"),  # the sample ID number's 17th digit (2) says female
+    ({"birth_date": "1949-12-30"}, "birth_date"),  # the ID number says 1949-12-31
+    ({"bank": {"pan": "6228480000000000001"}}, "bank.pan"),  # a wrong Luhn digit
+    ({"name_latin": "张丽华"}, "bank.name"),
 ])
 def test_bad_holders_are_refused_naming_the_field(change: dict, field: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(HolderError) as refused:
         issue(sample_holder(**change))
     assert field in str(refused.value)
     assert "11010519491231002X" not in str(refused.value)
+
+
+def test_a_new_card_carries_the_debit_application_with_a_real_name() -> None:
+    from cardlib.pboc import luhn_complete
+
+    state = issue(sample_holder()).applets["pboc_debit"]
+    assert state["name"] == "ZHANG/LIHUA" and luhn_complete(state["pan"][:-1]) == state["pan"]
+    assert state["pan"].startswith("622848") and state["expiry"] == "311202"
+    assert issue(sample_holder(bank={"pan": luhn_complete("621700123456789012")})).applets["pboc_debit"]["pan"] \
+        == luhn_complete("621700123456789012")
 
 
 def test_missing_field_is_named() -> None:

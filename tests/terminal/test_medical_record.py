@@ -60,8 +60,9 @@ def test_append_then_read_newest_first(made):
     second = REC.__class__("S2", REC.when, "refund", 1, 2, 3, 4, "1")
     medical.append(card, psam, session, REC)
     medical.append(card, psam, session, second)
-    with pytest.raises(security.CardSecurityError):
+    with pytest.raises(security.CardError) as refused:
         medical.read_all(card)  # reading needs the PIN
+    assert refused.value.sw == 0x6982
     security.verify_pin(card, "123456")
     assert medical.read_all(card)[:2] == [second, REC]
 
@@ -73,5 +74,5 @@ def test_append_needs_the_issuers_keys(made, tmp_path):
     session = security.authenticate(card, psam, t.atr)
     p = LoopbackTransport(SimulatedPsam.from_dir(tmp_path / "other"))
     p.connect()
-    with pytest.raises(security.CardSecurityError, match="APPEND RECORD"):
+    with pytest.raises(security.CardError, match="APPEND RECORD"):
         medical.append(card, Psam(p), session, REC)  # a MAC under the wrong keys

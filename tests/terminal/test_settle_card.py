@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cardlib import medical, security
 from cardlib.channel import Channel
 from cardlib.pcsc import PcscTransport
-from cli import main
+from cli import main, open_psam
 from terminal import settle as flow
 from terminal.cardsession import visit
 from terminal.dbstore import DbStore
@@ -75,7 +75,7 @@ def test_settle_on_card_pull_mid_way_and_recover(pcsc, db_url, card_and_keys, tm
         assert after_first == Usage(2000, 80000, 52000)
 
         # 2. The card is pulled between the database's prepared transaction and the card write.
-        with visit(server.reader, pin=PIN, keys_dir=keys) as card:
+        with open_psam(keys) as psam, visit(server.reader, pin=PIN, psam=psam) as card:
             with pytest.raises(flow.SettleError, match="reversed in the database"):
                 flow.settle_card(db, card.channel, card.psam, card.session, SSN, policy, bill, year=2026,
                                  before_card_write=server.stop)
@@ -85,7 +85,7 @@ def test_settle_on_card_pull_mid_way_and_recover(pcsc, db_url, card_and_keys, tm
         assert [r.settlement_id for r in card_records(server.reader)] == [done["settlement_id"]]
 
         # 3. A record on the card the database never committed (answer lost) is neutralised on the next visit.
-        with visit(server.reader, pin=PIN, keys_dir=keys) as card:
+        with open_psam(keys) as psam, visit(server.reader, pin=PIN, psam=psam) as card:
             orphan = medical.SettlementRecord("SORPHAN000000001", dt.datetime(2026, 1, 5, 9, 0), "settlement",
                                               5000, 1000, 2000, 2000, "3")
             medical.append(card.channel, card.psam, card.session, orphan)
