@@ -1,5 +1,5 @@
 """The e-card HTTP service (FastAPI): JWKS, status list, activation, dynamic QR tokens, offline and SD-JWT
-credentials, card loss, scan-to-login. Holder data comes from holder_db through ecard_server.store.
+credentials, card loss, scan-to-login. Holder data comes from holder_db through holder_db.ecard.
 
 Who may call what:
 - terminals (an API key from `sscard keys terminal`, header X-Terminal-Key) ask for activation codes after reading
@@ -34,7 +34,7 @@ from ecard_server import jws, sdjwt, status_list, tokens
 from ecard_server.device import REQUEST_TYP, body_hash
 from ecard_server.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
 from ecard_server.ratelimit import RateLimiter, retry_after
-from ecard_server.store import EcardStore, StoreError
+from holder_db.ecard import EcardStore, StoreError
 from ecard_server.terminals import FILE as TERMINALS_FILE
 from ecard_server.terminals import check_api_key, load_terminals
 from terminal.qr_verify import ReplayCache
@@ -389,17 +389,13 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
                   card_status=h.card_status, insurance=h.insurance)
 
     def _usable(caller: _Caller) -> Any:
-        h = state.store.holder(caller.holder_id)
-        if h.deceased:
-            raise HTTPException(403, "a death is on record for this holder")
-        if h.card_status != "active":
-            raise HTTPException(403, f"the card is {h.card_status}; no e-card codes are issued for it")
-        return h
+        _card_active(caller)
+        return state.store.holder(caller.holder_id)
 
     def _card_active(caller: _Caller) -> None:
-        status = state.store.card_status(caller.holder_id)
-        if status != "active":
-            raise HTTPException(403, f"the card is {status}; no e-card codes are issued for it")
+        why = state.store.refusal(caller.holder_id)
+        if why is not None:
+            raise HTTPException(403, f"{why}; no e-card codes are issued")
 
     @app.post("/v1/token", tags=["qr"], response_model=QrToken,
               summary="Device: a fresh server-signed dynamic QR token (about a minute)")

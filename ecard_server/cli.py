@@ -181,15 +181,16 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
     """Print a server-signed dynamic QR token for a holder whose card is active."""
     from cardlib.idnumber import mask
     from ecard_server.keys import BadKeyError, load_keyset
-    from ecard_server.store import EcardStore, StoreError
+    from holder_db.ecard import EcardStore, StoreError
     from ecard_server.tokens import issue_online, pseudonym
 
     try:
         ks = load_keyset(keys_dir)
         store = EcardStore(db_url)
         holder = store.find_holder(ssn=ssn)
-        if holder.card_status != "active":
-            raise StoreError(f"the card of {mask(ssn)} is {holder.card_status}; no e-card codes are issued", 409)
+        why = store.refusal(holder.holder_id)
+        if why is not None:
+            raise StoreError(f"{mask(ssn)}: {why}; no e-card codes are issued", 409)
         idx = store.desk_binding(holder.holder_id)
     except (BadKeyError, StoreError) as exc:
         raise click.ClickException(_one_line(str(exc))) from None
@@ -206,7 +207,7 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
 def card_loss(ssn: str | None, card_no: str | None, db_url: str | None, as_json: bool) -> None:
     """Report a card lost: the card moves to 'lost' and its e-card codes are revoked at once."""
     from cardlib.idnumber import mask
-    from ecard_server.store import EcardStore, StoreError
+    from holder_db.ecard import EcardStore, StoreError
 
     if bool(ssn) == bool(card_no):
         raise click.UsageError("give either SSN or --card-no")

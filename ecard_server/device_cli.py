@@ -54,7 +54,7 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
 def sample(db_url: str | None, seed: int, as_json: bool) -> None:
     """Add a synthetic sample holder with an active card (for demos); prints the card number to use."""
     from cardlib.idnumber import mask
-    from ecard_server.store import EcardStore, StoreError
+    from holder_db.ecard import EcardStore, StoreError
 
     try:
         h = EcardStore(db_url).add_sample_holder(seed)

@@ -36,8 +36,8 @@ def _ready(db_url: str | None) -> str:
     """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
     url = store.resolve_url(db_url)
     with _database_errors():
-        if migrate.current(url) != migrate.head():
-            migrate.upgrade(url)
+        if store.revision(url) != migrate.head():
+            store.init(url)
     return url
 
 
@@ -54,8 +54,8 @@ def db_init(db_url: str | None, as_json: bool) -> None:
     """Create the database, or migrate it to the newest schema."""
     url = store.resolve_url(db_url)
     with _database_errors():
-        before = migrate.current(url)
-        after = migrate.upgrade(url)
+        before = store.revision(url)
+        after = store.init(url)
     engine = store.get_engine(url)
     payload = {"database": engine.url.render_as_string(hide_password=True), "from": before, "revision": after}
     _emit(as_json, payload, f"{payload['database']}: schema at revision {after}"

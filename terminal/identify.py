@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cardlib.idnumber import mask
+from holder_db.standing import card_refusal
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,8 @@ def judge(presented: Presented, record: OnRecord, today: dt.date, notes: tuple[s
         checks.append(Check("holder_known", False, "no holder on record for this " + what))
         return Answer(presented.source, mask(presented.ssn), tuple(checks), notes)
     checks.append(Check("holder_known", True, "holder is on record"))
-    if record.card_status == "active":
-        checks.append(Check("card_status", True, "card is active"))
-    else:
-        checks.append(Check("card_status", False, f"card is {record.card_status or 'missing'}, not active"))
+    refused = card_refusal(record.card_status)
+    checks.append(Check("card_status", refused is None, "card is active" if refused is None else refused.message))
     if record.death_date is not None and record.death_date <= today:
         checks.append(Check("alive", False, f"death recorded on {record.death_date.isoformat()}"))
     else:

@@ -83,7 +83,7 @@ def test_activation_code_is_single_use_and_terminal_only(live):
 def test_expired_activation_code_refused(live):
     import datetime as dt
 
-    from ecard_server.store import EcardStore
+    from holder_db.ecard import EcardStore
 
     h = holder(live)
     store = EcardStore(live.db_url)
@@ -326,7 +326,7 @@ def test_status_list_covers_new_bindings_and_has_headroom(live):
 
 
 def test_device_deactivation_revokes_only_that_e_card(live):
-    from ecard_server.store import EcardStore
+    from holder_db.ecard import EcardStore
 
     h = holder(live)
     with live.client() as c:
