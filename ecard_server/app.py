@@ -5,7 +5,7 @@ Who may call what:
 - terminals (an API key from `sscard keys terminal`, header X-Terminal-Key) ask for activation codes after reading
   the card and checking its PIN, and may report a card lost;
 - a holder's device signs every request with its bound key (header `Authorization: Device <JWS>`, see
-  ecard_server.device.sign_request) and reaches only its own holder's data;
+  ecard.device.sign_request) and reaches only its own holder's data;
 - anyone may read the JWKS and the status list, and a relying party may open a login session.
 Every bad request is answered with a 4xx and a message; activation and login are rate-limited (429, Retry-After).
 """
@@ -30,14 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardlib.idnumber import mask
-from ecard_server import jws, sdjwt, status_list, tokens
-from ecard_server.device import REQUEST_TYP, body_hash
-from ecard_server.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
+from ecard import jws, sdjwt, status_list, tokens
+from ecard.device import REQUEST_TYP, body_hash
+from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, b64u, load_keyset, verify_key_from_jwk
 from ecard_server.ratelimit import RateLimiter, retry_after
 from holder_db.ecard import EcardStore, StoreError
 from ecard_server.terminals import FILE as TERMINALS_FILE
 from ecard_server.terminals import check_api_key, load_terminals
-from terminal.qr_verify import ReplayCache
+from ecard.verify import ReplayCache
 
 ACTIVATION_TTL = 300
 OFFLINE_CREDENTIAL_LIFETIME = 7 * 86400

@@ -31,7 +31,7 @@ def _one_line(text: str) -> str:
 def keys_new(out: str, alg: str, as_json: bool) -> None:
     """Make an issuer key set, or rotate it: the new key signs from now on, the old one stays in the JWKS until
     every token it signed has expired."""
-    from ecard_server.keys import BadKeyError, new_key
+    from ecard.keys import BadKeyError, new_key
 
     try:
         ks = new_key(out, alg)
@@ -68,7 +68,7 @@ def _read_text(path: str, what: str) -> str:
 
 
 def _load_replay(path: str | None, now: float) -> Any:
-    from terminal.qr_verify import ReplayCache
+    from ecard.verify import ReplayCache
 
     cache = ReplayCache()
     if path and os.path.exists(path):
@@ -97,9 +97,9 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
               as_json: bool) -> None:
     """Verify an e-card QR token offline (TOKEN "-" reads one line from stdin, e.g. from a scanner). Exit 0 only for
     a valid code; otherwise print the reason and exit 1 (3 if the JWKS or status list cannot be used)."""
-    from ecard_server.keys import BadKeyError, Jwks
-    from ecard_server.status_list import StatusListError, load
-    from terminal.qr_verify import verify
+    from ecard.keys import BadKeyError, Jwks
+    from ecard.status_list import StatusListError, load
+    from ecard.verify import verify
 
     now = time.time() if now is None else now
     if token == "-":
@@ -138,7 +138,7 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
 @click.option("--json", "as_json", is_flag=True)
 def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, as_json: bool) -> None:
     """Render a token as a QR code in the terminal (Unicode half blocks), and as PNG and/or SVG."""
-    from terminal import qr_render
+    from ecard import render as qr_render
 
     try:
         if png_file:
@@ -180,9 +180,9 @@ def serve(db_url: str | None, host: str, port: int, keys_dir: str, status_uri: s
 def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: bool) -> None:
     """Print a server-signed dynamic QR token for a holder whose card is active."""
     from cardlib.idnumber import mask
-    from ecard_server.keys import BadKeyError, load_keyset
+    from ecard.keys import BadKeyError, load_keyset
     from holder_db.ecard import EcardStore, StoreError
-    from ecard_server.tokens import issue_online, pseudonym
+    from ecard.tokens import issue_online, pseudonym
 
     try:
         ks = load_keyset(keys_dir)

@@ -34,8 +34,8 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def _load(path: str) -> tuple[Any, dict[str, Any]]:
-    from ecard_server.device import Device
-    from ecard_server.keys import BadKeyError, b64u_decode, signing_key_from_pem
+    from ecard.device import Device
+    from ecard.keys import BadKeyError, b64u_decode, signing_key_from_pem
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -98,8 +98,8 @@ def activation_code(server: str, terminal_key: str, ssn: str | None, card_no: st
 @click.option("--json", "as_json", is_flag=True)
 def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) -> None:
     """Holder's device: bind a new device key with an activation code, and fetch the offline credential."""
-    from ecard_server.device import Device
-    from ecard_server.keys import generate
+    from ecard.device import Device
+    from ecard.keys import generate
 
     path = Path(device_file)
     if path.exists():
@@ -132,7 +132,7 @@ def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True)
 def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: bool, as_json: bool) -> None:
     """Holder's device: a dynamic QR code, from the server (default) or made offline under the credential."""
-    from terminal import qr_render
+    from ecard import render as qr_render
 
     dev, data = _load(device_file)
     if offline:

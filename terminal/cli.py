@@ -311,8 +311,8 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
     db = DbStore(db_url)
     try:
         if token is not None:
-            from ecard_server import status_list as sl
-            from ecard_server.keys import BadKeyError, Jwks
+            from ecard import status_list as sl
+            from ecard.keys import BadKeyError, Jwks
 
             if jwks_file is None:
                 _fail(as_json, "--qr needs --jwks FILE")

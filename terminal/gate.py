@@ -3,7 +3,7 @@
 A gate must keep admitting valid codes and refusing revoked ones when the network is gone. So the issuer's JWKS
 and the signed status list live in a cache directory (written atomically, only after they parse and verify), are
 refreshed in the background whenever the network answers, and every decision is made locally by the pure
-verifier (terminal.qr_verify) with a replay cache. A status list that was cached but has since expired makes the
+verifier (ecard.verify) with a replay cache. A status list that was cached but has since expired makes the
 gate refuse (status_list_expired) rather than silently skip the revocation check.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 
-from ecard_server import status_list as sl
-from ecard_server.keys import BadKeyError, Jwks
-from terminal import qr_verify
+from ecard import status_list as sl
+from ecard import verify as qr_verify
+from ecard.keys import BadKeyError, Jwks
 
 JWKS_FILE = "jwks.json"
 STATUS_FILE = "status_list.jwt"

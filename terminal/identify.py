@@ -150,8 +150,8 @@ def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: An
 
 
 def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None) -> Answer:
-    """Verify an e-card code offline (terminal.qr_verify) and judge the holder its status index points at."""
-    from terminal import qr_verify
+    """Verify an e-card code offline (ecard.verify) and judge the holder its status index points at."""
+    from ecard import verify as qr_verify
 
     result = qr_verify.verify(token, jwks, status_list, now, qr_verify.ReplayCache())
     notes = () if status_list is not None else ("revocation not checked: no status list given",)

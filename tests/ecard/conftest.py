@@ -14,7 +14,7 @@ import uvicorn
 
 from cardlib.idnumber import check_char
 from ecard_server.app import create_app
-from ecard_server.keys import new_key
+from ecard.keys import new_key
 from ecard_server.terminals import add_terminal
 from holder_db import store as db
 from holder_db.models import Card, Enrolment, Holder
