@@ -10,21 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
+from ecard.client import ClientError, EcardClient
 from ecard_server.cli import _emit, _one_line
 
 
-def _fail(r: httpx.Response) -> None:
-    try:
-        detail = r.json().get("detail")
-    except ValueError:
-        detail = r.text
-    raise click.ClickException(f"server answered {r.status_code}: {_one_line(str(detail))}")
-
-
-def _client(server: str) -> httpx.Client:
-    return httpx.Client(base_url=server.rstrip("/"), timeout=15)
+def _fail(exc: ClientError, hint: str = "") -> click.ClickException:
+    if exc.reason == "unreachable":
+        return click.ClickException(exc.detail + hint)
+    return click.ClickException(exc.detail)
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
@@ -77,16 +71,13 @@ def activation_code(server: str, terminal_key: str, ssn: str | None, card_no: st
     """Counter terminal: after reading the card and checking the PIN, get a one-time activation code."""
     if bool(ssn) == bool(card_no):
         raise click.UsageError("give either --ssn or --card-no")
-    body = {"ssn": ssn} if ssn else {"card_no": card_no}
     try:
-        with _client(server) as c:
-            r = c.post("/v1/activation-codes", json=body, headers={"X-Terminal-Key": terminal_key})
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
-    if r.status_code != 201:
-        _fail(r)
-    out = r.json()
-    _emit(as_json, out, f"activation code {out['code']} (valid for {int(out['expires_at'] - time.time())} s)")
+        with EcardClient(server) as c:
+            got = c.activation_code(terminal_key, ssn=ssn, card_no=card_no)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    out = {"code": got.code, "expires_at": int(got.expires_at)}
+    _emit(as_json, out, f"activation code {got.code} (valid for {int(got.expires_at - time.time())} s)")
 
 
 @click.command("activate")
@@ -106,20 +97,15 @@ def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) 
         raise click.ClickException(f"{path} exists; a device file is made once per activation")
     dev = Device(generate(alg))
     try:
-        with _client(server) as c:
-            r = c.post("/v1/activate", json={"code": code.strip().upper(), "device_jwk": dev.jwk()})
-            if r.status_code != 201:
-                _fail(r)
-            info = r.json()
-            cred = dev.request(c, "POST", "/v1/credentials/offline", {})
-            if cred.status_code != 200:
-                _fail(cred)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
-    _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info["holder"],
-                 "key_pem": dev.key.pem().decode(), "credential": cred.json()["credential"],
-                 "credential_expires_at": cred.json()["expires_at"]})
-    _emit(as_json, {"device_id": dev.device_id, "holder": info["holder"], "device_file": str(path)},
+        with EcardClient(server) as c:
+            info = c.activate(code, dev)
+            cred = c.offline_credential(dev)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info.holder,
+                 "key_pem": dev.key.pem().decode(), "credential": cred.credential,
+                 "credential_expires_at": cred.expires_at})
+    _emit(as_json, {"device_id": dev.device_id, "holder": info.holder, "device_file": str(path)},
           f"e-card activated on device {dev.device_id}; device file {path} (keep it private)")
 
 
@@ -142,13 +128,10 @@ def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: 
             raise click.ClickException(str(exc)) from None
     else:
         try:
-            with _client(data.get("server", "")) as c:
-                r = dev.request(c, "POST", "/v1/token", {"ttl": ttl})
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__}); try --offline") from None
-        if r.status_code != 200:
-            _fail(r)
-        token = r.json()["token"]
+            with EcardClient(data.get("server", "")) as c:
+                token = c.token(dev, ttl).token
+        except ClientError as exc:
+            raise _fail(exc, "; try --offline") from None
     if png_file:
         Path(png_file).write_bytes(qr_render.png(token, 6))
     if show and not as_json:
@@ -163,10 +146,9 @@ def loss(device_file: str, as_json: bool) -> None:
     """Holder's device: report the card lost; every e-card code of it stops verifying."""
     dev, data = _load(device_file)
     try:
-        with _client(data.get("server", "")) as c:
-            r = dev.request(c, "POST", "/v1/me/loss", {})
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__})") from None
-    if r.status_code != 200:
-        _fail(r)
-    _emit(as_json, r.json(), f"card {r.json()['card_no_masked']} is now {r.json()['card_status']}")
+        with EcardClient(data.get("server", "")) as c:
+            got = c.report_loss(dev)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    _emit(as_json, {"card_no_masked": got.card_no_masked, "card_status": got.card_status,
+                    "revoked_indices": got.revoked}, f"card {got.card_no_masked} is now {got.card_status}")
