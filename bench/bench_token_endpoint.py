@@ -27,8 +27,10 @@ def serve(workdir: str, port: int) -> None:
     import uvicorn
 
     from ecard_server.app import TokenRequest, create_app
+    from sscard_settings import Settings
 
-    app = create_app(f"sqlite:///{workdir}/holders.db", f"{workdir}/keys", limits={"activation": (6000, 100)})
+    app = create_app(Settings(db=f"sqlite:///{workdir}/holders.db", ecard_keys=f"{workdir}/keys",
+                              limits={"activation": (6000, 100)}))
 
     @app.post("/bench/bare")
     def bare(req: TokenRequest) -> dict[str, int]:

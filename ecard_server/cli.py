@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from sscard_settings import db_option, ecard_keys_option
+
 EXIT_INVALID = 1
 EXIT_INPUT = 3
 
@@ -45,7 +47,7 @@ def keys_new(out: str, alg: str, as_json: bool) -> None:
 
 
 @click.command("terminal")
-@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
+@ecard_keys_option
 @click.option("--id", "terminal_id", required=True, help="Terminal name, e.g. counter-01.")
 @click.option("--json", "as_json", is_flag=True)
 def keys_terminal(keys_dir: str, terminal_id: str, as_json: bool) -> None:
@@ -155,25 +157,46 @@ def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, 
 
 
 @click.command("serve")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--keys", "keys_dir", envvar="SSCARD_KEYS", default="keys", show_default=True,
-              type=click.Path(file_okay=False), help="Issuer key set (sscard keys new --out DIR).")
-@click.option("--status-uri", help="Public URL of /status-list written into credentials.")
-def serve(db_url: str | None, host: str, port: int, keys_dir: str, status_uri: str | None) -> None:
+@ecard_keys_option
+@click.option("--status-uri", help="Public URL of /status-list written into credentials (SSCARD_STATUS_URI).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes behind the one port (SSCARD_WORKERS; default 1).")
+@click.option("--redis", "redis_url", help="Valkey/Redis URL for the shared state (SSCARD_REDIS; default: the "
+                                           "holder database).")
+def serve(db_url: str, host: str, port: int, keys_dir: str, status_uri: str | None, workers: int | None,
+          redis_url: str | None) -> None:
     """Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from ecard_server.app import create_app
+    from ecard_server.app import ConfigError, create_app
+    from sscard_settings import load
 
-    uri = status_uri or f"http://{host}:{port}/status-list"
-    uvicorn.run(create_app(db_url, keys_dir, uri), host=host, port=port, log_level="info", access_log=False)
+    settings = load(db=db_url, ecard_keys=keys_dir, workers=workers, redis=redis_url,
+                    status_uri=status_uri or None)
+    if settings.status_uri is None:
+        settings = settings.model_copy(update={"status_uri": f"http://{host}:{port}/status-list"})
+    try:
+        app = create_app(settings)  # checked here, in this process, so a bad key set is one line, not N tracebacks
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    if settings.workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    for name, value in (("DB", settings.db_url), ("ECARD_KEYS", str(settings.ecard_keys_dir)),
+                        ("STATUS_URI", settings.status_uri), ("REDIS", settings.redis)):
+        if value:
+            os.environ["SSCARD_" + name] = value
+    os.environ.pop("SSCARD_KEYS", None)
+    uvicorn.run("ecard_server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=settings.workers, log_level="info", access_log=False)
 
 
 @click.command("issue")
-@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@ecard_keys_option
+@db_option
 @click.option("--ssn", required=True, help="Social security number of the holder.")
 @click.option("--ttl", type=click.IntRange(1, 300), default=60, show_default=True, help="Validity in seconds.")
 @click.option("--json", "as_json", is_flag=True)
@@ -202,7 +225,7 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
 @click.command("loss")
 @click.argument("ssn", required=False)
 @click.option("--card-no", help="Card number instead of the SSN.")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--json", "as_json", is_flag=True)
 def card_loss(ssn: str | None, card_no: str | None, db_url: str | None, as_json: bool) -> None:
     """Report a card lost: the card moves to 'lost' and its e-card codes are revoked at once."""

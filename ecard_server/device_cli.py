@@ -13,6 +13,7 @@ import click
 
 from ecard.client import ClientError, EcardClient
 from ecard_server.cli import _emit, _one_line
+from sscard_settings import db_option
 
 
 def _fail(exc: ClientError, hint: str = "") -> click.ClickException:
@@ -42,7 +43,7 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
 
 
 @click.command("sample")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--seed", type=int, default=1, show_default=True, help="Which synthetic holder (same seed, same one).")
 @click.option("--json", "as_json", is_flag=True)
 def sample(db_url: str | None, seed: int, as_json: bool) -> None:

@@ -12,9 +12,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from holder_db import bulk, migrate, queries, store
+from sscard_settings import db_option
 
-db_option = click.option("--db", "db_url", envvar=store.ENV, default=None,
-                         help="Database URL (default: $SSCARD_DB, else the SQLite file var/sscard.db).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
