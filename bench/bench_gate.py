@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecard_server import status_list as sl  # noqa: E402
-from ecard_server import tokens  # noqa: E402
-from ecard_server.keys import new_key  # noqa: E402
+from ecard import status_list as sl  # noqa: E402
+from ecard import tokens  # noqa: E402
+from ecard.keys import new_key  # noqa: E402
 from terminal.gate import Gate  # noqa: E402
 
 GOAL = 1000

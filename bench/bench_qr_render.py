@@ -1,4 +1,4 @@
-"""Rendering a 450-character e-card token as a PNG with zxing-cpp (terminal/qr_render.py); goal <= 5 ms. Pure-Python
+"""Rendering a 450-character e-card token as a PNG with zxing-cpp (ecard/render.py); goal <= 5 ms. Pure-Python
 encoders (segno, qrcode) are measured in the same run when installed, as the baseline.
 
     .venv/bin/python bench/bench_qr_render.py [--json] [--n N]
@@ -11,8 +11,8 @@ import json
 import secrets
 import time
 
-from ecard_server.keys import b64u
-from terminal import qr_render
+from ecard.keys import b64u
+from ecard import render as qr_render
 
 GOAL_MS = 5.0
 

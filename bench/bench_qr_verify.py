@@ -10,9 +10,9 @@ import argparse
 import json
 import time
 
-from ecard_server import keys, status_list, tokens
-from ecard_server.tokens import DOMAIN
-from terminal.qr_verify import ReplayCache, verify
+from ecard import keys, status_list, tokens
+from ecard.tokens import DOMAIN
+from ecard.verify import ReplayCache, verify
 
 GOAL = 2.5
 

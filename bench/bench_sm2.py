@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from ecard_server import keys
+    from ecard import keys
 
     msg = b"SSC1" + bytes(range(200))
     results: dict[str, dict[str, float | str]] = {}

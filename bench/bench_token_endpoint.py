@@ -27,8 +27,10 @@ def serve(workdir: str, port: int) -> None:
     import uvicorn
 
     from ecard_server.app import TokenRequest, create_app
+    from sscard_settings import Settings
 
-    app = create_app(f"sqlite:///{workdir}/holders.db", f"{workdir}/keys", limits={"activation": (6000, 100)})
+    app = create_app(Settings(db=f"sqlite:///{workdir}/holders.db", ecard_keys=f"{workdir}/keys",
+                              limits={"activation": (6000, 100)}))
 
     @app.post("/bench/bare")
     def bare(req: TokenRequest) -> dict[str, int]:
@@ -39,7 +41,7 @@ def serve(workdir: str, port: int) -> None:
 
 def setup(workdir: str) -> str:
     sys.path.insert(0, str(ROOT))
-    from ecard_server.keys import new_key
+    from ecard.keys import new_key
     from ecard_server.terminals import add_terminal
     from tests.ecard.conftest import make_holders
 
@@ -78,7 +80,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from ecard_server.device import Device, sign_request
+    from ecard.device import Device, sign_request
 
     with tempfile.TemporaryDirectory() as workdir:
         from tests.ecard.conftest import sample_ssn

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from sscard_settings import db_option, ecard_keys_option
+
 EXIT_INVALID = 1
 EXIT_INPUT = 3
 
@@ -31,7 +33,7 @@ def _one_line(text: str) -> str:
 def keys_new(out: str, alg: str, as_json: bool) -> None:
     """Make an issuer key set, or rotate it: the new key signs from now on, the old one stays in the JWKS until
     every token it signed has expired."""
-    from ecard_server.keys import BadKeyError, new_key
+    from ecard.keys import BadKeyError, new_key
 
     try:
         ks = new_key(out, alg)
@@ -45,7 +47,7 @@ def keys_new(out: str, alg: str, as_json: bool) -> None:
 
 
 @click.command("terminal")
-@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
+@ecard_keys_option
 @click.option("--id", "terminal_id", required=True, help="Terminal name, e.g. counter-01.")
 @click.option("--json", "as_json", is_flag=True)
 def keys_terminal(keys_dir: str, terminal_id: str, as_json: bool) -> None:
@@ -68,7 +70,7 @@ def _read_text(path: str, what: str) -> str:
 
 
 def _load_replay(path: str | None, now: float) -> Any:
-    from terminal.qr_verify import ReplayCache
+    from ecard.verify import ReplayCache
 
     cache = ReplayCache()
     if path and os.path.exists(path):
@@ -97,9 +99,9 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
               as_json: bool) -> None:
     """Verify an e-card QR token offline (TOKEN "-" reads one line from stdin, e.g. from a scanner). Exit 0 only for
     a valid code; otherwise print the reason and exit 1 (3 if the JWKS or status list cannot be used)."""
-    from ecard_server.keys import BadKeyError, Jwks
-    from ecard_server.status_list import StatusListError, load
-    from terminal.qr_verify import verify
+    from ecard.keys import BadKeyError, Jwks
+    from ecard.status_list import StatusListError, load
+    from ecard.verify import verify
 
     now = time.time() if now is None else now
     if token == "-":
@@ -138,7 +140,7 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
 @click.option("--json", "as_json", is_flag=True)
 def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, as_json: bool) -> None:
     """Render a token as a QR code in the terminal (Unicode half blocks), and as PNG and/or SVG."""
-    from terminal import qr_render
+    from ecard import render as qr_render
 
     try:
         if png_file:
@@ -155,41 +157,63 @@ def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, 
 
 
 @click.command("serve")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--keys", "keys_dir", envvar="SSCARD_KEYS", default="keys", show_default=True,
-              type=click.Path(file_okay=False), help="Issuer key set (sscard keys new --out DIR).")
-@click.option("--status-uri", help="Public URL of /status-list written into credentials.")
-def serve(db_url: str | None, host: str, port: int, keys_dir: str, status_uri: str | None) -> None:
+@ecard_keys_option
+@click.option("--status-uri", help="Public URL of /status-list written into credentials (SSCARD_STATUS_URI).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes behind the one port (SSCARD_WORKERS; default 1).")
+@click.option("--redis", "redis_url", help="Valkey/Redis URL for the shared state (SSCARD_REDIS; default: the "
+                                           "holder database).")
+def serve(db_url: str, host: str, port: int, keys_dir: str, status_uri: str | None, workers: int | None,
+          redis_url: str | None) -> None:
     """Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from ecard_server.app import create_app
+    from ecard_server.app import ConfigError, create_app
+    from sscard_settings import load
 
-    uri = status_uri or f"http://{host}:{port}/status-list"
-    uvicorn.run(create_app(db_url, keys_dir, uri), host=host, port=port, log_level="info", access_log=False)
+    settings = load(db=db_url, ecard_keys=keys_dir, workers=workers, redis=redis_url,
+                    status_uri=status_uri or None)
+    if settings.status_uri is None:
+        settings = settings.model_copy(update={"status_uri": f"http://{host}:{port}/status-list"})
+    try:
+        app = create_app(settings)  # checked here, in this process, so a bad key set is one line, not N tracebacks
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    if settings.workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    for name, value in (("DB", settings.db_url), ("ECARD_KEYS", str(settings.ecard_keys_dir)),
+                        ("STATUS_URI", settings.status_uri), ("REDIS", settings.redis)):
+        if value:
+            os.environ["SSCARD_" + name] = value
+    os.environ.pop("SSCARD_KEYS", None)
+    uvicorn.run("ecard_server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=settings.workers, log_level="info", access_log=False)
 
 
 @click.command("issue")
-@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@ecard_keys_option
+@db_option
 @click.option("--ssn", required=True, help="Social security number of the holder.")
 @click.option("--ttl", type=click.IntRange(1, 300), default=60, show_default=True, help="Validity in seconds.")
 @click.option("--json", "as_json", is_flag=True)
 def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: bool) -> None:
     """Print a server-signed dynamic QR token for a holder whose card is active."""
     from cardlib.idnumber import mask
-    from ecard_server.keys import BadKeyError, load_keyset
-    from ecard_server.store import EcardStore, StoreError
-    from ecard_server.tokens import issue_online, pseudonym
+    from ecard.keys import BadKeyError, load_keyset
+    from holder_db.ecard import EcardStore, StoreError
+    from ecard.tokens import issue_online, pseudonym
 
     try:
         ks = load_keyset(keys_dir)
         store = EcardStore(db_url)
         holder = store.find_holder(ssn=ssn)
-        if holder.card_status != "active":
-            raise StoreError(f"the card of {mask(ssn)} is {holder.card_status}; no e-card codes are issued", 409)
+        why = store.refusal(holder.holder_id)
+        if why is not None:
+            raise StoreError(f"{mask(ssn)}: {why}; no e-card codes are issued", 409)
         idx = store.desk_binding(holder.holder_id)
     except (BadKeyError, StoreError) as exc:
         raise click.ClickException(_one_line(str(exc))) from None
@@ -201,12 +225,12 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
 @click.command("loss")
 @click.argument("ssn", required=False)
 @click.option("--card-no", help="Card number instead of the SSN.")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--json", "as_json", is_flag=True)
 def card_loss(ssn: str | None, card_no: str | None, db_url: str | None, as_json: bool) -> None:
     """Report a card lost: the card moves to 'lost' and its e-card codes are revoked at once."""
     from cardlib.idnumber import mask
-    from ecard_server.store import EcardStore, StoreError
+    from holder_db.ecard import EcardStore, StoreError
 
     if bool(ssn) == bool(card_no):
         raise click.UsageError("give either SSN or --card-no")

@@ -10,21 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
+from ecard.client import ClientError, EcardClient
 from ecard_server.cli import _emit, _one_line
+from sscard_settings import db_option
 
 
-def _fail(r: httpx.Response) -> None:
-    try:
-        detail = r.json().get("detail")
-    except ValueError:
-        detail = r.text
-    raise click.ClickException(f"server answered {r.status_code}: {_one_line(str(detail))}")
-
-
-def _client(server: str) -> httpx.Client:
-    return httpx.Client(base_url=server.rstrip("/"), timeout=15)
+def _fail(exc: ClientError, hint: str = "") -> click.ClickException:
+    if exc.reason == "unreachable":
+        return click.ClickException(exc.detail + hint)
+    return click.ClickException(exc.detail)
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
@@ -34,8 +29,8 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def _load(path: str) -> tuple[Any, dict[str, Any]]:
-    from ecard_server.device import Device
-    from ecard_server.keys import BadKeyError, b64u_decode, signing_key_from_pem
+    from ecard.device import Device
+    from ecard.keys import BadKeyError, b64u_decode, signing_key_from_pem
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -48,13 +43,13 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
 
 
 @click.command("sample")
-@click.option("--db", "db_url", envvar="SSCARD_DB", help="holder_db URL (default: the SQLite file).")
+@db_option
 @click.option("--seed", type=int, default=1, show_default=True, help="Which synthetic holder (same seed, same one).")
 @click.option("--json", "as_json", is_flag=True)
 def sample(db_url: str | None, seed: int, as_json: bool) -> None:
     """Add a synthetic sample holder with an active card (for demos); prints the card number to use."""
     from cardlib.idnumber import mask
-    from ecard_server.store import EcardStore, StoreError
+    from holder_db.ecard import EcardStore, StoreError
 
     try:
         h = EcardStore(db_url).add_sample_holder(seed)
@@ -77,16 +72,13 @@ def activation_code(server: str, terminal_key: str, ssn: str | None, card_no: st
     """Counter terminal: after reading the card and checking the PIN, get a one-time activation code."""
     if bool(ssn) == bool(card_no):
         raise click.UsageError("give either --ssn or --card-no")
-    body = {"ssn": ssn} if ssn else {"card_no": card_no}
     try:
-        with _client(server) as c:
-            r = c.post("/v1/activation-codes", json=body, headers={"X-Terminal-Key": terminal_key})
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
-    if r.status_code != 201:
-        _fail(r)
-    out = r.json()
-    _emit(as_json, out, f"activation code {out['code']} (valid for {int(out['expires_at'] - time.time())} s)")
+        with EcardClient(server) as c:
+            got = c.activation_code(terminal_key, ssn=ssn, card_no=card_no)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    out = {"code": got.code, "expires_at": int(got.expires_at)}
+    _emit(as_json, out, f"activation code {got.code} (valid for {int(got.expires_at - time.time())} s)")
 
 
 @click.command("activate")
@@ -98,28 +90,23 @@ def activation_code(server: str, terminal_key: str, ssn: str | None, card_no: st
 @click.option("--json", "as_json", is_flag=True)
 def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) -> None:
     """Holder's device: bind a new device key with an activation code, and fetch the offline credential."""
-    from ecard_server.device import Device
-    from ecard_server.keys import generate
+    from ecard.device import Device
+    from ecard.keys import generate
 
     path = Path(device_file)
     if path.exists():
         raise click.ClickException(f"{path} exists; a device file is made once per activation")
     dev = Device(generate(alg))
     try:
-        with _client(server) as c:
-            r = c.post("/v1/activate", json={"code": code.strip().upper(), "device_jwk": dev.jwk()})
-            if r.status_code != 201:
-                _fail(r)
-            info = r.json()
-            cred = dev.request(c, "POST", "/v1/credentials/offline", {})
-            if cred.status_code != 200:
-                _fail(cred)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server}: {exc.__class__.__name__}") from None
-    _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info["holder"],
-                 "key_pem": dev.key.pem().decode(), "credential": cred.json()["credential"],
-                 "credential_expires_at": cred.json()["expires_at"]})
-    _emit(as_json, {"device_id": dev.device_id, "holder": info["holder"], "device_file": str(path)},
+        with EcardClient(server) as c:
+            info = c.activate(code, dev)
+            cred = c.offline_credential(dev)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info.holder,
+                 "key_pem": dev.key.pem().decode(), "credential": cred.credential,
+                 "credential_expires_at": cred.expires_at})
+    _emit(as_json, {"device_id": dev.device_id, "holder": info.holder, "device_file": str(path)},
           f"e-card activated on device {dev.device_id}; device file {path} (keep it private)")
 
 
@@ -132,7 +119,7 @@ def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True)
 def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: bool, as_json: bool) -> None:
     """Holder's device: a dynamic QR code, from the server (default) or made offline under the credential."""
-    from terminal import qr_render
+    from ecard import render as qr_render
 
     dev, data = _load(device_file)
     if offline:
@@ -142,13 +129,10 @@ def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: 
             raise click.ClickException(str(exc)) from None
     else:
         try:
-            with _client(data.get("server", "")) as c:
-                r = dev.request(c, "POST", "/v1/token", {"ttl": ttl})
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__}); try --offline") from None
-        if r.status_code != 200:
-            _fail(r)
-        token = r.json()["token"]
+            with EcardClient(data.get("server", "")) as c:
+                token = c.token(dev, ttl).token
+        except ClientError as exc:
+            raise _fail(exc, "; try --offline") from None
     if png_file:
         Path(png_file).write_bytes(qr_render.png(token, 6))
     if show and not as_json:
@@ -163,10 +147,9 @@ def loss(device_file: str, as_json: bool) -> None:
     """Holder's device: report the card lost; every e-card code of it stops verifying."""
     dev, data = _load(device_file)
     try:
-        with _client(data.get("server", "")) as c:
-            r = dev.request(c, "POST", "/v1/me/loss", {})
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the server ({exc.__class__.__name__})") from None
-    if r.status_code != 200:
-        _fail(r)
-    _emit(as_json, r.json(), f"card {r.json()['card_no_masked']} is now {r.json()['card_status']}")
+        with EcardClient(data.get("server", "")) as c:
+            got = c.report_loss(dev)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    _emit(as_json, {"card_no_masked": got.card_no_masked, "card_status": got.card_status,
+                    "revoked_indices": got.revoked}, f"card {got.card_no_masked} is now {got.card_status}")

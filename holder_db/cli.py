@@ -12,9 +12,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from holder_db import bulk, migrate, queries, store
+from sscard_settings import db_option
 
-db_option = click.option("--db", "db_url", envvar=store.ENV, default=None,
-                         help="Database URL (default: $SSCARD_DB, else the SQLite file var/sscard.db).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
@@ -36,8 +35,8 @@ def _ready(db_url: str | None) -> str:
     """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
     url = store.resolve_url(db_url)
     with _database_errors():
-        if migrate.current(url) != migrate.head():
-            migrate.upgrade(url)
+        if store.revision(url) != migrate.head():
+            store.init(url)
     return url
 
 
@@ -54,8 +53,8 @@ def db_init(db_url: str | None, as_json: bool) -> None:
     """Create the database, or migrate it to the newest schema."""
     url = store.resolve_url(db_url)
     with _database_errors():
-        before = migrate.current(url)
-        after = migrate.upgrade(url)
+        before = store.revision(url)
+        after = store.init(url)
     engine = store.get_engine(url)
     payload = {"database": engine.url.render_as_string(hide_password=True), "from": before, "revision": after}
     _emit(as_json, payload, f"{payload['database']}: schema at revision {after}"

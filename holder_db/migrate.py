@@ -1,4 +1,7 @@
-"""Alembic, configured in code: no alembic.ini is needed in the working directory."""
+"""Alembic, configured in code: no alembic.ini is needed in the working directory.
+
+Works on an Engine the caller opened (the store module does: `store.init(url)`, `store.revision(url)`), so this
+module never imports store and store may import it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +12,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from holder_db import models  # noqa: F401  (the tables, for the comparison)
+from holder_db.errors import StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -27,22 +32,18 @@ def head() -> str:
     return ScriptDirectory.from_config(config("sqlite://")).get_current_head() or ""
 
 
-def current(url: str) -> str | None:
-    from holder_db.store import get_engine
-
-    with get_engine(url).connect() as conn:
+def current(engine: Engine) -> str | None:
+    with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(url: str, revision: str = "head") -> str:
+def upgrade(engine: Engine, revision: str = "head") -> str:
     """Bring the database at `url` to `revision`; returns the revision it is then at.
 
     A database made by `store.create_all` (tables but no migration record) is taken to be at the newest schema
     when it matches the models, and stamped so; one that does not match is refused."""
-    from holder_db.store import StoreError, get_engine
-
-    cfg = config(url)
-    with get_engine(url).begin() as conn:
+    cfg = config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         if context.get_current_revision() is None and inspect(conn).has_table("holders"):
@@ -52,4 +53,4 @@ def upgrade(url: str, revision: str = "head") -> str:
             command.stamp(cfg, "head")
         else:
             command.upgrade(cfg, revision)
-    return current(url) or ""
+    return current(engine) or ""

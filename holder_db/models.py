@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DDL, Date, DateTime, ForeignKey, Integer, String,
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DDL, Date, DateTime, Float, ForeignKey, Integer, String,
                         Text, UniqueConstraint, event, text)
 from sqlmodel import Field, SQLModel
 
@@ -303,6 +303,40 @@ class AuditEntry(SQLModel, table=True):
     holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, index=True))
     sensitive: bool = Field(default=False, nullable=False)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class ServerNonce(SQLModel, table=True):
+    """A one-time value the e-card server has seen (a device proof's jti, a replayed code), kept until `exp`
+    (Unix seconds) so every worker and node refuses it a second time, across restarts."""
+
+    __tablename__ = "server_nonces"
+
+    key: str = Field(sa_column=Column(String(128), primary_key=True))
+    exp: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class RateBucket(SQLModel, table=True):
+    """A token bucket of one rate limit for one client, shared by every worker."""
+
+    __tablename__ = "rate_buckets"
+
+    key: str = Field(sa_column=Column(String(160), primary_key=True))
+    tokens: float = Field(sa_column=Column(Float, nullable=False))
+    at: float = Field(sa_column=Column(Float, nullable=False))  # Unix seconds of the last update
+
+
+class LoginSessionRow(SQLModel, table=True):
+    """A scan-to-login session: who asked (relying party, scope), the poll secret's hash, and once a holder
+    approved it, the result (JSON)."""
+
+    __tablename__ = "login_sessions"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    relying_party: str = Field(sa_column=Column(String(64), nullable=False))
+    scope: str = Field(sa_column=Column(String(64), nullable=False, server_default=""))
+    poll_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    expires_at: float = Field(sa_column=Column(Float, nullable=False, index=True))
+    result: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 APPEND_ONLY = ("postings", "audit")

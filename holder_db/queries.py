@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cardlib.idnumber import mask
-from holder_db import audit
+from holder_db import audit, standing
 from holder_db.models import Account, BankAccount, Card, Enrolment, Holder, MedicalAccount, SharedRecord
 
 
@@ -78,23 +78,13 @@ def cards_of(session: Session, holder_id: int) -> list[Card]:
 
 
 def current_card(session: Session, holder_id: int) -> Card | None:
-    """The holder's newest card that is not replaced or cancelled (the one a terminal should see)."""
-    stmt = (select(Card).where(Card.holder_id == holder_id, Card.status.not_in(("replaced", "cancelled")))  # type: ignore[attr-defined]
-            .order_by(Card.id.desc()))  # type: ignore[union-attr]
-    return session.scalars(stmt).first()
+    """The holder's current card, by the one rule (holder_db.standing.pick_current)."""
+    return standing.pick_current(cards_of(session, holder_id))
 
 
 def card_status_by_ssn(session: Session, ssns: list[str]) -> dict[str, str | None]:
     """For each ID number, the status of the holder's current card (None: no holder or no card)."""
-    out: dict[str, str | None] = {s: None for s in ssns}
-    if not ssns:
-        return out
-    stmt = (select(Holder.ssn, Card.status).join(Card, Card.holder_id == Holder.id)
-            .where(Holder.ssn.in_(ssns)).order_by(Card.id))  # type: ignore[attr-defined]
-    for ssn, status in session.execute(stmt):
-        if status not in ("replaced", "cancelled") or out[ssn] is None:
-            out[ssn] = status
-    return out
+    return standing.card_status_by_ssn(session, ssns)
 
 
 def enrolments_of(session: Session, holder_id: int) -> list[Enrolment]:

@@ -17,7 +17,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
+from holder_db import migrate
 from holder_db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from holder_db.errors import StoreError
 
 DEFAULT_PATH = Path("var") / "sscard.db"
 ENV = "SSCARD_DB"
@@ -25,10 +27,6 @@ BUSY_TIMEOUT_MS = 30_000
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-
-class StoreError(RuntimeError):
-    """The database could not be opened or is not initialised."""
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -131,6 +129,9 @@ def create_all(url: str | Engine | None = None) -> Engine:
 
 def init(url: str | None = None) -> str:
     """Create the database or bring it to the newest migration; returns the revision it is at."""
-    from holder_db import migrate
+    return migrate.upgrade(get_engine(url))
 
-    return migrate.upgrade(resolve_url(url))
+
+def revision(url: str | None = None) -> str | None:
+    """The migration the database is at (None: not migrated yet)."""
+    return migrate.current(get_engine(url))

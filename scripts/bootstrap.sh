@@ -17,6 +17,7 @@ debs=(
   libzbar0                                               # QR decoding in the tests
   postgresql redis-server                                # servers the tests start (never the system service)
   procps util-linux curl jq ca-certificates              # pgrep, flock, README's tour and docs, pip over TLS
+  wrk                                                    # the HTTP load generator of bench/bench_token_endpoint.py
 )
 missing=()
 for p in "${debs[@]}"; do

@@ -7,7 +7,6 @@ one line and exit non-zero, never a traceback; ID numbers only ever appear maske
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,9 +15,8 @@ import click
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from sscard_settings import db_option, receipts_option
 from terminal import settlement
-
-DEFAULT_RECEIPTS = "var/receipts"
 
 
 def _out(as_json: bool, payload: Any, text: str) -> None:
@@ -31,17 +29,6 @@ def _fail(as_json: bool, message: str, code: int = 1) -> NoReturn:
     else:
         click.echo(f"error: {message}", err=True)
     sys.exit(code)
-
-
-def _db_option(f: Any) -> Any:
-    return click.option("--db", "db_url", default=None, envvar="SSCARD_DB",
-                        help="Database URL (default: SSCARD_DB, else the default SQLite file).")(f)
-
-
-def _receipts_option(f: Any) -> Any:
-    return click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=lambda: os.environ.get("SSCARD_RECEIPTS", DEFAULT_RECEIPTS), show_default=True,
-                        help="Directory for the receipts (text and JSON); SSCARD_RECEIPTS.")(f)
 
 
 def _split_text(split: dict[str, int]) -> str:
@@ -66,8 +53,8 @@ def _split_text(split: dict[str, int]) -> str:
               help="With --reader: issuer key directory for the simulated PSAM in process.")
 @click.option("--psam", "psam_reader", default=None, help="With --reader: the PSAM's reader.")
 @click.option("--pin-stdin", is_flag=True, help="With --reader: read the PIN from one line of stdin.")
-@_db_option
-@_receipts_option
+@db_option
+@receipts_option
 @click.option("--json", "as_json", is_flag=True)
 def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | None, quote: bool, balance: int,
            deductible_used: int, fund_used: int, year: int | None, keys_dir: Path | None, psam_reader: str | None,
@@ -122,8 +109,8 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
               help="With --reader: issuer key directory for the simulated PSAM in process.")
 @click.option("--psam", "psam_reader", default=None, help="With --reader: the PSAM's reader.")
 @click.option("--pin-stdin", is_flag=True, help="With --reader: read the PIN from one line of stdin.")
-@_db_option
-@_receipts_option
+@db_option
+@receipts_option
 @click.option("--json", "as_json", is_flag=True)
 def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_reader: str | None,
            pin_stdin: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
@@ -220,7 +207,7 @@ def _import(path: Path, db_url: str | None, as_json: bool, spec_name: str) -> No
 
 @click.command("import-entitlements")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True)
 def import_entitlements(path: Path, db_url: str | None, as_json: bool) -> None:
     """Import entitlements to pay: entitlement_id,ssn,benefit,period,amount,bank_account (amount in fen)."""
@@ -229,7 +216,7 @@ def import_entitlements(path: Path, db_url: str | None, as_json: bool) -> None:
 
 @click.command("import-records")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True)
 def import_records(path: Path, db_url: str | None, as_json: bool) -> None:
     """Import records shared by other departments: ssn,kind,date (kind death, imprisonment or activity)."""
@@ -240,8 +227,8 @@ def import_records(path: Path, db_url: str | None, as_json: bool) -> None:
 
 @click.command("pay")
 @click.option("--period", required=True, help="The period to pay, YYYY-MM.")
-@_db_option
-@_receipts_option
+@db_option
+@receipts_option
 @click.option("--json", "as_json", is_flag=True)
 def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
@@ -289,7 +276,7 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> N
               help="With --qr: the issuer's JWKS file.")
 @click.option("--status-list", "status_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --qr: the signed status list file.")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True)
 def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_reader: str | None,
              token: str | None, jwks_file: Path | None, status_file: Path | None, db_url: str | None,
@@ -311,8 +298,8 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
     db = DbStore(db_url)
     try:
         if token is not None:
-            from ecard_server import status_list as sl
-            from ecard_server.keys import BadKeyError, Jwks
+            from ecard import status_list as sl
+            from ecard.keys import BadKeyError, Jwks
 
             if jwks_file is None:
                 _fail(as_json, "--qr needs --jwks FILE")
@@ -346,8 +333,8 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
 @click.option("--once", is_flag=True, help="Serve the card in the reader now and exit, instead of waiting for cards.")
 @click.option("--pin-stdin", is_flag=True, help="Read the PIN from one line of stdin (scripts, tests).")
 @click.option("--yes", is_flag=True, help="Confirm the payment without asking (scripts, tests).")
-@_db_option
-@_receipts_option
+@db_option
+@receipts_option
 @click.option("--json", "as_json", is_flag=True)
 def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, once: bool, pin_stdin: bool,
           yes: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:

@@ -3,7 +3,7 @@
 A gate must keep admitting valid codes and refusing revoked ones when the network is gone. So the issuer's JWKS
 and the signed status list live in a cache directory (written atomically, only after they parse and verify), are
 refreshed in the background whenever the network answers, and every decision is made locally by the pure
-verifier (terminal.qr_verify) with a replay cache. A status list that was cached but has since expired makes the
+verifier (ecard.verify) with a replay cache. A status list that was cached but has since expired makes the
 gate refuse (status_list_expired) rather than silently skip the revocation check.
 """
 from __future__ import annotations
@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import httpx
-
-from ecard_server import status_list as sl
-from ecard_server.keys import BadKeyError, Jwks
-from terminal import qr_verify
+from ecard import status_list as sl
+from ecard import verify as qr_verify
+from ecard.client import ClientError, EcardClient
+from ecard.keys import BadKeyError, Jwks
 
 JWKS_FILE = "jwks.json"
 STATUS_FILE = "status_list.jwt"
@@ -89,9 +88,8 @@ class Gate:
                 self.status = None
 
     def _get(self, url: str) -> str:
-        response = httpx.get(url, timeout=self.timeout, follow_redirects=True)
-        response.raise_for_status()
-        return response.text
+        with EcardClient(url, timeout=self.timeout) as client:
+            return client.jwks_text(url) if url == self.jwks_url else client.status_list_text(url)
 
     def refresh(self) -> Refresh:
         """Fetch (or read the given files), verify, then swap in and cache; on any failure keep what we have."""
@@ -102,7 +100,7 @@ class Gate:
             jwks = Jwks.from_json(text)
             _atomic_write(self.cache / JWKS_FILE, text)
             result.jwks = "fetched" if self.jwks_url else "file"
-        except (httpx.HTTPError, OSError, UnicodeDecodeError, BadKeyError) as exc:
+        except (ClientError, OSError, UnicodeDecodeError, BadKeyError) as exc:
             result.jwks = "failed" if self.jwks is None else "cached"
             result.errors.append(f"jwks: {exc.__class__.__name__}: {exc}")
         status = self.status
@@ -114,7 +112,7 @@ class Gate:
                     raise sl.StatusListError("stale", "fetched status list is older than the cached one")
                 _atomic_write(self.cache / STATUS_FILE, text)
                 result.status = "fetched" if self.status_url else "file"
-            except (httpx.HTTPError, OSError, UnicodeDecodeError, sl.StatusListError) as exc:
+            except (ClientError, OSError, UnicodeDecodeError, sl.StatusListError) as exc:
                 status = self.status
                 result.status = "failed" if status is None else "cached"
                 result.errors.append(f"status list: {exc.__class__.__name__}: {exc}")

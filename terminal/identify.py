@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cardlib.idnumber import mask
+from holder_db.standing import card_refusal
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,8 @@ def judge(presented: Presented, record: OnRecord, today: dt.date, notes: tuple[s
         checks.append(Check("holder_known", False, "no holder on record for this " + what))
         return Answer(presented.source, mask(presented.ssn), tuple(checks), notes)
     checks.append(Check("holder_known", True, "holder is on record"))
-    if record.card_status == "active":
-        checks.append(Check("card_status", True, "card is active"))
-    else:
-        checks.append(Check("card_status", False, f"card is {record.card_status or 'missing'}, not active"))
+    refused = card_refusal(record.card_status)
+    checks.append(Check("card_status", refused is None, "card is active" if refused is None else refused.message))
     if record.death_date is not None and record.death_date <= today:
         checks.append(Check("alive", False, f"death recorded on {record.death_date.isoformat()}"))
     else:
@@ -150,8 +149,8 @@ def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: An
 
 
 def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None) -> Answer:
-    """Verify an e-card code offline (terminal.qr_verify) and judge the holder its status index points at."""
-    from terminal import qr_verify
+    """Verify an e-card code offline (ecard.verify) and judge the holder its status index points at."""
+    from ecard import verify as qr_verify
 
     result = qr_verify.verify(token, jwks, status_list, now, qr_verify.ReplayCache())
     notes = () if status_list is not None else ("revocation not checked: no status list given",)

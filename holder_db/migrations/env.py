@@ -21,9 +21,9 @@ def run() -> None:
     if connection is not None:
         _run(connection)
         return
-    from holder_db.store import get_engine
+    from sqlalchemy import create_engine
 
-    with get_engine(context.config.get_main_option("sqlalchemy.url")).connect() as conn:
+    with create_engine(context.config.get_main_option("sqlalchemy.url") or "").connect() as conn:
         _run(conn)
         conn.commit()
 

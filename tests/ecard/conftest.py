@@ -14,10 +14,11 @@ import uvicorn
 
 from cardlib.idnumber import check_char
 from ecard_server.app import create_app
-from ecard_server.keys import new_key
+from ecard.keys import new_key
 from ecard_server.terminals import add_terminal
 from holder_db import store as db
 from holder_db.models import Card, Enrolment, Holder
+from sscard_settings import Settings
 
 NAMES = ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十"]
 
@@ -91,9 +92,9 @@ def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_
     db_url = db_url or f"sqlite:///{tmp / 'holders.db'}"
     holders = make_holders(db_url, n_holders)
     port = free_port()
-    app = create_app(db_url, str(keys_dir), f"http://127.0.0.1:{port}/status-list",
-                     limits=limits or {"activation": (6000, 1000), "login_create": (6000, 1000),
-                                       "login_device": (6000, 1000), "terminal_limit": (60000, 1000)})
+    app = create_app(Settings(db=db_url, ecard_keys=keys_dir, status_uri=f"http://127.0.0.1:{port}/status-list",
+                              limits=limits or {"activation": (6000, 1000), "login_create": (6000, 1000),
+                                                "login_device": (6000, 1000), "terminal_limit": (60000, 1000)}))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

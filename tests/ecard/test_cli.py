@@ -204,6 +204,6 @@ def test_sample_holder_for_demos(tmp_path):
     again = json.loads(run("ecard", "sample", "--db", url, "--json").stdout)
     info = json.loads(first.stdout)
     assert info == again and info["card_status"] == "active" and "*" in info["holder"]
-    from ecard_server.store import EcardStore
+    from holder_db.ecard import EcardStore
 
     assert EcardStore(url).holder_for_activation(card_no=info["card_no"]).card_status == "active"

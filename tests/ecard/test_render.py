@@ -9,8 +9,8 @@ from PIL import Image
 from pyzbar import pyzbar
 from pyzbar.pyzbar import ZBarSymbol
 
-from ecard_server import keys, tokens
-from terminal import qr_render
+from ecard import keys, tokens
+from ecard import render as qr_render
 
 NOW = 1_800_000_000
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from ecard_server import jws, keys, sdjwt, status_list
-from ecard_server.keys import Jwks, b64u
+from ecard import jws, keys, sdjwt, status_list
+from ecard.keys import Jwks, b64u
 
 NOW = 1_800_000_000
 CLAIMS = {

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from ecard_server import keys, sdjwt, status_list
-from ecard_server.device import Device, sign_request
-from ecard_server.keys import Jwks
-from terminal.qr_verify import ReplayCache, verify
+from ecard import keys, sdjwt, status_list
+from ecard.device import Device, sign_request
+from ecard.keys import Jwks
+from ecard.verify import ReplayCache, verify
 
 from tests.ecard.conftest import start_server
 
@@ -83,7 +83,7 @@ def test_activation_code_is_single_use_and_terminal_only(live):
 def test_expired_activation_code_refused(live):
     import datetime as dt
 
-    from ecard_server.store import EcardStore
+    from holder_db.ecard import EcardStore
 
     h = holder(live)
     store = EcardStore(live.db_url)
@@ -121,7 +121,7 @@ def test_device_requests_must_be_signed_fresh_and_for_this_request(live):
         import hashlib
         import hmac as hmac_
 
-        from ecard_server.keys import b64u
+        from ecard.keys import b64u
 
         claims = {"htm": "GET", "htu": "/v1/me", "iat": int(time.time()), "jti": "x1", "bh": b64u(hashlib.sha256(b"").digest())}
         p = b64u(json.dumps(claims).encode())
@@ -248,8 +248,8 @@ def test_openapi_docs_served(live):
 
 def test_key_rotation_keeps_old_codes_verifiable(live):
     """A code signed before `sscard keys new` rotates the key still verifies against the JWKS published after."""
-    from ecard_server.keys import load_keyset, new_key
-    from ecard_server.tokens import issue_online
+    from ecard.keys import load_keyset, new_key
+    from ecard.tokens import issue_online
 
     old = load_keyset(live.keys_dir).current
     tok = issue_online(old, bytes(10), 0, int(time.time()))
@@ -326,7 +326,7 @@ def test_status_list_covers_new_bindings_and_has_headroom(live):
 
 
 def test_device_deactivation_revokes_only_that_e_card(live):
-    from ecard_server.store import EcardStore
+    from holder_db.ecard import EcardStore
 
     h = holder(live)
     with live.client() as c:

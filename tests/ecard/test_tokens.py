@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecard_server import keys, status_list, tokens
-from ecard_server.keys import Jwks, b64u, b64u_decode
-from terminal.qr_verify import REASONS, ReplayCache, verify
+from ecard import keys, status_list, tokens
+from ecard.keys import Jwks, b64u, b64u_decode
+from ecard.verify import REASONS, ReplayCache, verify
 
 NOW = 1_800_000_000
 SUB = bytes(range(10))

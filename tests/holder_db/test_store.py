@@ -1,6 +1,8 @@
 """Engines and migrations on both SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,7 +14,7 @@ from holder_db import migrate, store
 
 
 def test_init_creates_every_table_and_is_repeatable(empty_db_url: str) -> None:
-    assert migrate.current(empty_db_url) is None
+    assert store.revision(empty_db_url) is None
     assert store.init(empty_db_url) == migrate.head()
     assert store.init(empty_db_url) == migrate.head()
     tables = set(inspect(store.get_engine(empty_db_url)).get_table_names())
@@ -93,7 +95,7 @@ def test_downgrade_to_nothing_and_back(db_url: str) -> None:
 
 def test_init_adopts_a_database_made_by_create_all(empty_db_url: str) -> None:
     store.create_all(empty_db_url)
-    assert migrate.current(empty_db_url) is None
+    assert store.revision(empty_db_url) is None
     assert store.init(empty_db_url) == migrate.head()
 
 
@@ -113,3 +115,14 @@ def test_create_all_makes_the_append_only_triggers_too(empty_db_url: str) -> Non
     with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM postings"))
+
+
+def test_migrate_does_not_import_store():
+    """store imports migrate (for init); migrate works on the Engine it is given and never reaches back."""
+    import subprocess
+    import sys
+
+    code = "import sys, holder_db.migrate; assert 'holder_db.store' not in sys.modules, 'circle'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for path in ("holder_db/migrate.py", "holder_db/migrations/env.py"):
+        assert "holder_db.store" not in (Path(__file__).resolve().parents[2] / path).read_text(encoding="utf-8")

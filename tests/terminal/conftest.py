@@ -22,7 +22,7 @@ def db_url(request, tmp_path):
 
 
 def add_holder(url: str, ssn: str, name: str = "测试", *, card_no: str | None = None, card_status: str = "active",
-               card_id: str | None = None) -> None:
+               card_id: str | None = None, enrolments: tuple[str, ...] = ("medical",)) -> None:
     birth = ssn[6:14]
     gender = "1" if int(ssn[16]) % 2 else "2"
     csv = f"ssn,name,gender,nation,birth_date,birthplace,region\n{ssn},{name},{gender},01,{birth},,{ssn[:6]}\n"
@@ -34,3 +34,10 @@ def add_holder(url: str, ssn: str, name: str = "测试", *, card_no: str | None 
             conn.execute(insert(models.Card.__table__).values(
                 holder_id=holder_id, card_no=card_no, card_id=card_id, region=ssn[:6], status=card_status,
                 created_at=models.utcnow(), status_at=models.utcnow(), issued_on=dt.date(2021, 12, 3)))
+    if enrolments:
+        with store.get_engine(url).begin() as conn:
+            holder_id = conn.execute(select(models.Holder.id).where(models.Holder.ssn == ssn)).scalar_one()
+            for insurance in enrolments:
+                conn.execute(insert(models.Enrolment).values(holder_id=holder_id, insurance=insurance,
+                                                             region=ssn[:6], status="active",
+                                                             start_date=dt.date(2020, 1, 1)))

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecard_server.keys import new_key
+from ecard.keys import new_key
 from holder_db.entitlements import entitlement_row, record_row
 from holder_db.validate import FieldError
-from terminal import qr_verify, settlement
+from ecard import verify as qr_verify
+from terminal import settlement
 from terminal.gate import Gate, run
 
 from .test_settlement import POLICY

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ecard_server import status_list as sl
-from ecard_server import tokens
-from ecard_server.keys import generate, new_key
+from ecard import status_list as sl
+from ecard import tokens
+from ecard.keys import generate, new_key
 from terminal.gate import Gate, GateError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from cli import main
-from ecard_server import status_list as sl
-from ecard_server.keys import new_key
+from ecard import status_list as sl
+from ecard.keys import new_key
 from holder_db import models, store
 from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
 

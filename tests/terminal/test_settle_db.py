@@ -67,7 +67,7 @@ def test_settle_refund_cycle(db_url, tmp_path):
 def test_refusals(db_url, tmp_path):
     code, out = settle(tmp_path, db_url, "--ssn", WHO)
     assert code == 1 and "no holder" in out["error"] and WHO not in out["error"]
-    add_holder(db_url, WHO)
+    add_holder(db_url, WHO, card_no="A00000070")
     code, out = settle(tmp_path, db_url, "--ssn", WHO, bill={"level": "7", "items": []})
     assert code == 1 and "level '7'" in out["error"]
     code, out = refund(tmp_path, db_url, "S-NOPE")
@@ -81,7 +81,7 @@ def test_concurrent_settlements_share_one_deductible_and_balance(db_url):
     from terminal import settle as flow
     from terminal.settlement import parse_bill, parse_policy
 
-    add_holder(db_url, WHO)
+    add_holder(db_url, WHO, card_no="A00000084")
     DbStore(db_url).credit_medical(WHO, 50000, "alloc")
     policy = parse_policy(POLICY_TOML)
     bill = parse_bill({"level": "1", "items": [{"code": "A", "category": "A", "amount": 100000}]}, policy)

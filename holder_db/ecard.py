@@ -1,5 +1,8 @@
 """What the e-card service reads and writes in holder_db: holders and their cards, device bindings with their
-status-list indices, one-time activation codes (only hashes kept), revocations, the audit trail."""
+status-list indices, one-time activation codes (only hashes kept), revocations, the audit trail.
+
+Which card is the holder's and whether they may be served are holder_db.standing's answers, the same ones
+payment, settlement and identity checks get."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,18 +11,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import select
 
 from cardlib.idnumber import mask
-from holder_db import audit
+from holder_db import audit, standing
 from holder_db import store as db
-from holder_db.cards import transition
-from holder_db.models import ActivationCode, Card, EcardBinding, Enrolment, Holder, Revocation, SharedRecord
+from holder_db.cards import LOSS_REASON, TRANSITIONS, transition
+from holder_db.models import ActivationCode, Card, CardEvent, EcardBinding, Enrolment, Holder, Revocation, SharedRecord
+from holder_db.standing import Refusal
 
 ACTIVE_CARD = "active"
-LOSABLE = ("issued", "active")  # holder_db.cards.TRANSITIONS allows -> lost from these
+LOSABLE = tuple(sorted(s for s, nxt in TRANSITIONS.items() if "lost" in nxt))
 
 
 class StoreError(ValueError):
@@ -68,14 +72,6 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
-def _current_card(cards: list[Card]) -> Card | None:
-    """The card that speaks for the holder: the active one, else the newest."""
-    if not cards:
-        return None
-    active = [c for c in cards if c.status == ACTIVE_CARD]
-    return (active or sorted(cards, key=lambda c: c.id or 0))[-1]
-
-
 class EcardStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url
@@ -95,14 +91,11 @@ class EcardStore:
     # ---- holders --------------------------------------------------------------------------------------------
 
     def _view(self, s: Any, holder: Holder) -> HolderView:
-        cards = list(s.exec(select(Card).where(Card.holder_id == holder.id)))
-        card = _current_card(cards)
-        insurance: dict[str, str] = {}
-        for e in s.exec(select(Enrolment).where(Enrolment.holder_id == holder.id).order_by(Enrolment.start_date)):
-            insurance[e.insurance] = e.status
-        dead = s.exec(select(SharedRecord.id).where(SharedRecord.ssn == holder.ssn, SharedRecord.kind == "death")).first()
+        st = standing.standing_of(s, holder_id=holder.id)
+        assert st is not None
+        insurance: dict[str, str] = dict(st.enrolments)
         return HolderView(holder.id, holder.ssn, holder.name, holder.birth_date.isoformat(), holder.gender,
-                          card.card_no if card else "", card.status if card else "none", insurance, dead is not None)
+                          st.card_no or "", st.card_status or "none", insurance, st.death_date is not None)
 
     def find_holder(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
         try:
@@ -128,30 +121,23 @@ class EcardStore:
         except (OperationalError, ProgrammingError) as exc:
             raise self._guard(exc) from None
 
-    def card_status(self, holder_id: int) -> str:
-        """The status of the holder's current card ("deceased" when another department reported a death), in two
-        indexed queries (the token endpoint's hot path)."""
-        t, h, r = Card.__table__, Holder.__table__, SharedRecord.__table__
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.id, t.c.status).where(t.c.holder_id == holder_id)).all()
-            dead = conn.execute(select(r.c.id).join(h, h.c.ssn == r.c.ssn)
-                                .where(h.c.id == holder_id, r.c.kind == "death")).first()
-        if dead is not None:
-            return "deceased"
-        if not rows:
-            return "none"
-        active = [r for r in rows if r.status == ACTIVE_CARD]
-        return (active or sorted(rows, key=lambda r: r.id))[-1].status
+    def refusal(self, holder_id: int) -> Refusal | None:
+        """Why this holder may not be served an e-card code or credential now (holder_db.standing), or None."""
+        try:
+            with self.engine.connect() as conn:
+                return standing.refusal(standing.standing_of(conn, holder_id=holder_id))
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
 
     def holder_for_activation(self, ssn: str | None = None, card_no: str | None = None) -> HolderView:
-        """The holder whose card a terminal has just read; only an active card may activate an e-card."""
+        """The holder whose card a terminal has just read; only a holder who may be served (standing.refusal), on
+        their current card, may activate an e-card."""
         view = self.find_holder(ssn=ssn, card_no=card_no)
         if card_no and view.card_no != card_no:
             raise StoreError("that card is not the holder's current card", 409)
-        if view.deceased:
-            raise StoreError("a death is on record for this holder; no e-card can be activated", 409)
-        if view.card_status != ACTIVE_CARD:
-            raise StoreError(f"the card is {view.card_status}; an e-card needs an active card", 409)
+        why = self.refusal(view.holder_id)
+        if why is not None:
+            raise StoreError(f"{why}; no e-card can be activated", 409)
         return view
 
     def add_sample_holder(self, seed: int) -> HolderView:
@@ -188,12 +174,12 @@ class EcardStore:
         """The holder id if the code is known, unused and unexpired; marks it used in the same statement."""
         now = _now()
         with db.write_connection(self.engine) as conn:
-            table = ActivationCode.__table__
-            row = conn.execute(select(table.c.id, table.c.holder_id, table.c.expires_at)
-                               .where(table.c.code_hash == _code_hash(code), table.c.used_at.is_(None))).first()
+            t = ActivationCode
+            row = conn.execute(select(t.id, t.holder_id, t.expires_at)
+                               .where(t.code_hash == _code_hash(code), t.used_at.is_(None))).first()  # type: ignore[union-attr]
             if row is None or _aware(row.expires_at) <= now:
                 return None
-            done = conn.execute(update(table).where(table.c.id == row.id, table.c.used_at.is_(None))
+            done = conn.execute(update(t).where(t.id == row.id, t.used_at.is_(None))  # type: ignore[union-attr]
                                 .values(used_at=now))
             return row.holder_id if done.rowcount == 1 else None
 
@@ -203,12 +189,12 @@ class EcardStore:
         for _ in range(5):
             try:
                 with db.write_connection(self.engine) as conn:
-                    t = EcardBinding.__table__
-                    if conn.execute(select(t.c.id).where(t.c.kid == kid)).first():
+                    t = EcardBinding
+                    if conn.execute(select(t.id).where(t.kid == kid)).first():
                         raise StoreError("this device key is already bound; make a new key to re-activate", 409)
-                    top = conn.execute(select(func.max(t.c.status_index))).scalar()
+                    top = conn.execute(select(func.max(t.status_index))).scalar()
                     idx = 0 if top is None else top + 1
-                    conn.execute(t.insert().values(holder_id=holder_id, kid=kid, jwk=json.dumps(jwk), alg=alg,
+                    conn.execute(insert(t).values(holder_id=holder_id, kid=kid, jwk=json.dumps(jwk), alg=alg,
                                                    device_name=device_name, status_index=idx, created_at=_now()))
                 return BindingView(kid, holder_id, idx, jwk, alg, True)
             except IntegrityError:
@@ -216,10 +202,10 @@ class EcardStore:
         raise StoreError("could not allocate a status index; try again", 409)
 
     def binding(self, kid: str) -> BindingView | None:
-        t = EcardBinding.__table__
+        t = EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.holder_id, t.c.status_index, t.c.jwk, t.c.alg, t.c.revoked_at)
-                               .where(t.c.kid == kid)).first()
+            row = conn.execute(select(t.holder_id, t.status_index, t.jwk, t.alg, t.revoked_at)
+                               .where(t.kid == kid)).first()
         if row is None:
             return None
         try:
@@ -231,10 +217,10 @@ class EcardStore:
     def desk_binding(self, holder_id: int) -> int:
         """The status index for codes the issuing desk prints (`sscard qr issue`): the holder's newest active
         device binding, else a key-less desk binding made once (it can never authenticate a device)."""
-        t = EcardBinding.__table__
+        t = EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.status_index).where(t.c.holder_id == holder_id, t.c.revoked_at.is_(None))
-                               .order_by(t.c.id.desc())).first()
+            row = conn.execute(select(t.status_index).where(t.holder_id == holder_id, t.revoked_at.is_(None))  # type: ignore[union-attr]
+                               .order_by(t.id.desc())).first()  # type: ignore[union-attr]
         if row is not None:
             return row.status_index
         return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)").status_idx
@@ -245,8 +231,7 @@ class EcardStore:
         """Card -> lost (a CardEvent records it), every e-card binding of the holder revoked with its status bit."""
         now = _now()
         with self._session() as s:
-            cards = [c for c in s.exec(select(Card).where(Card.holder_id == holder_id))]
-            card = _current_card(cards)
+            card = standing.pick_current(list(s.exec(select(Card).where(Card.holder_id == holder_id))))
             if card is None:
                 raise StoreError("the holder has no card", 404)
             if card.status in LOSABLE:
@@ -259,7 +244,7 @@ class EcardStore:
                 b.revoked_at = now
                 s.add(b)
                 s.add(Revocation(subject="ecard", ref=b.kid, holder_id=holder_id, status_index=b.status_index,
-                                 reason="card lost", revoked_at=now))
+                                 reason=LOSS_REASON, revoked_at=now))
                 revoked.append(b.status_index)
             if not s.exec(select(Revocation).where(Revocation.subject == "card", Revocation.ref == card.card_no)).first():
                 s.add(Revocation(subject="card", ref=card.card_no, holder_id=holder_id, reason="lost", revoked_at=now))
@@ -284,29 +269,30 @@ class EcardStore:
     def binding_by_status_index(self, idx: int) -> BindingView | None:
         """Which e-card a verified code belongs to (a QR carries the status index, never the ID number): for
         terminals that check an identity against the records after verifying a code."""
-        t = EcardBinding.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.kid).where(t.c.status_index == idx)).first()
+            row = conn.execute(select(EcardBinding.kid).where(EcardBinding.status_index == idx)).first()
         return self.binding(row.kid) if row else None
 
-    def revocation_version(self) -> tuple[int, int, int]:
-        """Changes whenever the status list would: a revocation added, a death recorded, a status index handed out."""
-        r, b, sr = Revocation.__table__, EcardBinding.__table__, SharedRecord.__table__
+    def revocation_version(self) -> tuple[int, ...]:
+        """Changes whenever the status list would: a revocation added or cleared (a card found again, which also
+        leaves a card event), a death recorded, a status index handed out. One round trip."""
+        r, b, sr, ev = Revocation, EcardBinding, SharedRecord, CardEvent
+        stmt = select(select(func.count(r.id)).scalar_subquery(), select(func.max(r.id)).scalar_subquery(),
+                      select(func.count(sr.id)).where(sr.kind == "death").scalar_subquery(),
+                      select(func.max(b.status_index)).scalar_subquery(),
+                      select(func.count(ev.id)).where(ev.from_status == "lost").scalar_subquery())
         with self.engine.connect() as conn:
-            revoked = conn.execute(select(func.count(r.c.id))).scalar() or 0
-            deaths = conn.execute(select(func.count(sr.c.id)).where(sr.c.kind == "death")).scalar() or 0
-            top = conn.execute(select(func.max(b.c.status_index))).scalar()
-        return int(revoked), int(deaths), -1 if top is None else int(top)
+            row = conn.execute(stmt).one()
+        return tuple(-1 if v is None else int(v) for v in row)
 
     def revoked_indices(self) -> tuple[set[int], int]:
-        r, b = Revocation.__table__, EcardBinding.__table__
+        r, b, h, sr = Revocation, EcardBinding, Holder, SharedRecord
         with self.engine.connect() as conn:
-            revoked = {i for (i,) in conn.execute(select(r.c.status_index).where(r.c.status_index.is_not(None)))}
-            h, sr = Holder.__table__, SharedRecord.__table__
+            revoked = {i for (i,) in conn.execute(select(r.status_index).where(r.status_index.is_not(None)))}  # type: ignore[union-attr]
             revoked |= {i for (i,) in conn.execute(  # a death on record revokes every e-card of the holder
-                select(b.c.status_index).join(h, h.c.id == b.c.holder_id).join(sr, sr.c.ssn == h.c.ssn)
-                .where(sr.c.kind == "death", b.c.status_index.is_not(None)))}
-            top = conn.execute(select(func.max(b.c.status_index))).scalar()
+                select(b.status_index).join(h, h.id == b.holder_id).join(sr, sr.ssn == h.ssn)
+                .where(sr.kind == "death", b.status_index.is_not(None)))}  # type: ignore[union-attr]
+            top = conn.execute(select(func.max(b.status_index))).scalar()
         return revoked, (top + 1 if top is not None else 0)
 
     def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False) -> None:

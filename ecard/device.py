@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecard_server import jws, sdjwt, tokens
-from ecard_server.keys import SigningKey, b64u, b64u_decode, generate
+from ecard import jws, sdjwt, tokens
+from ecard.keys import SigningKey, b64u, b64u_decode, generate
 
 REQUEST_TYP = "sscard-req+jwt"
 

@@ -25,7 +25,8 @@ import secrets
 import struct
 from dataclasses import dataclass
 
-from ecard_server.keys import (
+from ecard.errors import EcardError
+from ecard.keys import (
     ALG_BY_ID,
     ALG_IDS,
     KID_BYTES,
@@ -52,13 +53,8 @@ CRED = struct.Struct(">BB6sII10sIB")
 PRES = struct.Struct(">IH8s")
 
 
-class TokenError(ValueError):
+class TokenError(EcardError):
     """A token that cannot be read; `reason` is a verifier reason code (malformed, oversized, unsupported_alg)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import io
 import zxingcpp
 from PIL import Image
 
+from ecard.errors import RenderError
+
 EC_LEVEL = "M"  # 15% recovery: a phone screen behind a scratched gate window still reads
 
 
-class RenderError(ValueError):
-    pass
 
 
 def _barcode(text: str) -> "zxingcpp.Barcode":

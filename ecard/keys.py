@@ -32,6 +32,8 @@ from tongsuopy.crypto import hashes as t_hashes
 from tongsuopy.crypto import serialization as t_serialization
 from tongsuopy.crypto.asymciphers import ec as t_ec
 
+from ecard.errors import BadKeyError
+
 ALGS = ("EdDSA", "ES256", "SM2")
 ALG_IDS = {"EdDSA": 1, "ES256": 2, "SM2": 3}
 ALG_BY_ID = {v: k for k, v in ALG_IDS.items()}
@@ -40,9 +42,6 @@ SIG_BYTES = 64
 # The longest any issuer-signed object lives (SD-JWT credential); a retired key stays published this long.
 MAX_TOKEN_LIFETIME = 30 * 86400
 
-
-class BadKeyError(ValueError):
-    """A key, JWK or key set that cannot be used; the message names what is wrong (never key material)."""
 
 
 def b64u(data: bytes) -> str:

@@ -9,8 +9,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from ecard_server import jws
-from ecard_server.keys import Jwks, SigningKey, b64u, b64u_decode
+from ecard import jws
+from ecard.errors import EcardError
+from ecard.keys import Jwks, SigningKey, b64u, b64u_decode
 
 TYP = "statuslist+jwt"
 DEFAULT_TTL = 86400
@@ -18,11 +19,8 @@ MAX_COMPRESSED = 1 << 20
 MAX_BITS = 1 << 26  # a list larger than this is refused rather than inflated
 
 
-class StatusListError(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class StatusListError(EcardError):
+    """A refusal of this part of the protocol (ecard.errors.EcardError)."""
 
 
 def encode_bits(revoked: set[int] | list[int], size: int) -> str:

@@ -11,16 +11,12 @@ from typing import Any
 import jwt
 from jwt.algorithms import Algorithm
 
-from ecard_server.keys import Jwks, SigningKey, VerifyKey, verify_key_from_jwk
+from ecard.errors import EcardError
+from ecard.keys import Jwks, SigningKey, VerifyKey, verify_key_from_jwk
 
 
-class JwsError(ValueError):
+class JwsError(EcardError):
     """A JWS that does not verify or cannot be read; `reason` is a verifier reason code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 class SM2Algorithm(Algorithm):

@@ -6,16 +6,16 @@ A gate keeps a `Jwks` and a `StatusList` (fetched whenever it has a network) and
 """
 from __future__ import annotations
 
-import heapq
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ecard_server.keys import BadKeyError, Jwks, verify_key_from_compact
-from ecard_server.status_list import StatusList
-from ecard_server.tokens import DOMAIN, TokenError, parse
+from ecard.errors import LEEWAY
+from ecard.keys import BadKeyError, Jwks, verify_key_from_compact
+from ecard.replay import Replay, ReplayCache
+from ecard.status_list import StatusList
+from ecard.tokens import DOMAIN, TokenError, parse
 
-LEEWAY = 10  # seconds of clock skew tolerated between the code's maker and the verifier
+__all__ = ["LEEWAY", "REASONS", "Replay", "ReplayCache", "Result", "verify"]
 REASONS = (
     "ok", "malformed", "oversized", "unsupported_alg", "unknown_key", "alg_mismatch", "bad_signature",
     "not_yet_valid", "expired", "revoked", "status_unknown", "status_list_expired", "replayed",
@@ -40,44 +40,6 @@ class Result:
         return asdict(self)
 
 
-class ReplayCache:
-    """Codes already accepted, keyed by jti/nonce, each kept until the code expires; bounded by `max_entries`
-    (when full the entry closest to expiry is dropped first)."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._exp: dict[bytes, int] = {}
-        self._heap: list[tuple[int, bytes]] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._exp)
-
-    def snapshot(self) -> dict[bytes, int]:
-        """The remembered keys and their expiry times, e.g. to keep them across restarts."""
-        with self._lock:
-            return dict(self._exp)
-
-    def _purge(self, now: float) -> None:
-        heap, exp = self._heap, self._exp
-        while heap and (heap[0][0] <= now or len(exp) > self.max_entries):
-            when, key = heapq.heappop(heap)
-            if exp.get(key) == when:
-                del exp[key]
-
-    def seen(self, key: bytes, exp: int, now: float) -> bool:
-        """True if `key` was recorded and has not expired; otherwise record it (until `exp`) and return False."""
-        with self._lock:
-            self._purge(now)
-            if key in self._exp:
-                return True
-            self._exp[key] = exp
-            heapq.heappush(self._heap, (exp, key))
-            if len(self._exp) > self.max_entries:
-                self._purge(now)
-            return False
-
-
 def _fail(reason: str, detail: str, **fields: Any) -> Result:
     return Result(False, reason, detail, **fields)
 
@@ -87,7 +49,7 @@ def verify(
     jwks: Jwks,
     status_list: StatusList | None,
     now: float,
-    replay_cache: ReplayCache | None,
+    replay_cache: Replay | None,
     leeway: int = LEEWAY,
 ) -> Result:
     """Decide whether a scanned code is valid: format, issuer signature, device signature (offline codes), time,

@@ -15,9 +15,10 @@ import json
 import secrets
 from typing import Any, Iterable
 
-from ecard_server import jws
-from ecard_server.keys import BadKeyError, Jwks, SigningKey, b64u, b64u_decode, verify_key_from_jwk
-from ecard_server.status_list import StatusList
+from ecard import jws
+from ecard.errors import LEEWAY, EcardError
+from ecard.keys import BadKeyError, Jwks, SigningKey, b64u, b64u_decode, verify_key_from_jwk
+from ecard.status_list import StatusList
 
 TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"
@@ -26,14 +27,10 @@ DISCLOSABLE = ("name", "id_number", "birth_date", "gender", "insurance", "card_s
 SD_SLOTS = 8
 MAX_PRESENTATION = 16_384
 KB_MAX_AGE = 300
-LEEWAY = 10
 
 
-class SdJwtError(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class SdJwtError(EcardError):
+    """A refusal of this part of the protocol (ecard.errors.EcardError)."""
 
 
 def _digest(disclosure: str) -> str:

@@ -1,0 +1,52 @@
+"""The holder's own record, and revocation: a card reported lost (by a terminal or the holder's device), one
+e-card deactivated."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from cardlib.idnumber import mask
+from ecard_server.deps import DeviceDep, StateDep, TerminalDep
+from ecard_server.schemas import Deactivated, Empty, LossReport, LossRequest, Me
+from ecard_server.state import Refused, State, mask_card
+
+router = APIRouter()
+
+
+@router.get("/v1/me", tags=["holder"], response_model=Me, summary="Device: the holder's own record, masked")
+def me(state: StateDep, caller: DeviceDep) -> Me:
+    h = state.store.holder(caller.holder_id)
+    state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True)
+    return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=mask_card(h.card_no),
+              card_status=h.card_status, insurance=h.insurance)
+
+
+def _loss(state: State, holder_id: Any, actor: str) -> LossReport:
+    result = state.store.report_loss(holder_id, actor)
+    state.forget_status_list()
+    return LossReport(card_no_masked=mask_card(result.card_no), card_status=result.card_status,
+                      revoked_indices=result.revoked)
+
+
+@router.post("/v1/cards/loss", tags=["revocation"], response_model=LossReport,
+             summary="Terminal: report a holder's card lost; its e-card codes stop verifying at once")
+def card_loss_terminal(req: LossRequest, state: StateDep, terminal_id: TerminalDep) -> LossReport:
+    if not (req.ssn or req.card_no):
+        raise Refused(400, "give the ssn or the card_no")
+    holder = state.store.find_holder(ssn=req.ssn, card_no=req.card_no)
+    return _loss(state, holder.holder_id, f"terminal:{terminal_id}")
+
+
+@router.post("/v1/me/loss", tags=["revocation"], response_model=LossReport,
+             summary="Device: the holder reports their own card lost")
+def card_loss_device(req: Empty, state: StateDep, caller: DeviceDep) -> LossReport:
+    return _loss(state, caller.holder_id, f"device:{caller.device_id}")
+
+
+@router.post("/v1/me/deactivate", tags=["revocation"], response_model=Deactivated,
+             summary="Device: deactivate this e-card (phone lost or replaced); the card stays active")
+def deactivate(req: Empty, state: StateDep, caller: DeviceDep) -> Deactivated:
+    idx = state.store.revoke_binding(caller.device_id, "e-card deactivated by holder", f"device:{caller.device_id}")
+    state.forget_status_list()
+    return Deactivated(device_id=caller.device_id, revoked_index=idx if idx is not None else caller.status_idx)

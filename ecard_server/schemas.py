@@ -1,0 +1,121 @@
+"""Request and response bodies of the e-card API (pydantic): strict, so an unknown field is a 422, not ignored."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ecard import tokens
+
+SSN = Annotated[str, Field(min_length=18, max_length=18, pattern=r"^[0-9]{17}[0-9X]$")]
+CARD_NO = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
+CODE = Annotated[str, Field(min_length=10, max_length=10, pattern=r"^[A-Z2-7]{10}$")]
+B64 = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+Scope = Literal["name", "masked_id"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActivationCodeRequest(Strict):
+    ssn: SSN | None = Field(None, description="Social security number read from the card (EF06 tag 08).")
+    card_no: CARD_NO | None = Field(None, description="Card number read from the card (EF05 tag 07).")
+
+
+class ActivationCode(Strict):
+    code: str
+    expires_at: int
+
+
+class DeviceJwk(Strict):
+    kty: Literal["OKP", "EC"]
+    crv: Literal["Ed25519", "P-256", "SM2"]
+    x: B64
+    y: B64 | None = None
+    alg: Literal["EdDSA", "ES256", "SM2"] | None = None
+    use: Literal["sig"] | None = None
+    kid: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ActivateRequest(Strict):
+    code: CODE
+    device_jwk: DeviceJwk
+    device_name: Annotated[str, Field(max_length=64)] = ""
+
+
+class Activated(Strict):
+    device_id: str
+    holder: str = Field(description="Pseudonymous holder handle (hex), as it appears in QR codes.")
+    status_idx: int
+
+
+class TokenRequest(Strict):
+    ttl: Annotated[int, Field(ge=10, le=tokens.MAX_TTL)] = tokens.DEFAULT_TTL
+
+
+class QrToken(Strict):
+    token: str
+    expires_at: int
+    chars: int
+
+
+class OfflineCredential(Strict):
+    credential: str = Field(description="base64url issuer-signed credential binding the device key.")
+    expires_at: int
+
+
+class SdJwtCredential(Strict):
+    sd_jwt: str
+    expires_at: int
+
+
+class Empty(Strict):
+    pass
+
+
+class LossRequest(Strict):
+    ssn: SSN | None = None
+    card_no: CARD_NO | None = None
+
+
+class LossReport(Strict):
+    card_no_masked: str
+    card_status: str
+    revoked_indices: list[int]
+
+
+class Deactivated(Strict):
+    device_id: str
+    revoked_index: int
+
+
+class Me(Strict):
+    name: str
+    id_number_masked: str
+    card_no_masked: str
+    card_status: str
+    insurance: dict[str, str]
+
+
+class LoginCreate(Strict):
+    relying_party: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w .:/-]+$")]
+    scope: Annotated[list[Scope], Field(max_length=2)] = []
+
+
+class LoginSession(Strict):
+    session_id: str
+    qr: str
+    poll_secret: str
+    expires_at: int
+
+
+class LoginApprove(Strict):
+    consent: Annotated[list[Scope], Field(max_length=2)] = []
+
+
+class LoginStatus(Strict):
+    status: Literal["pending", "approved", "expired"]
+    subject: str | None = None
+    name: str | None = None
+    masked_id: str | None = None

@@ -1,0 +1,123 @@
+"""What one worker holds: the settings, the holder store, the key files (re-read when they change) and the
+shared state (holder_db or Valkey/Redis) every worker sees alike. Nothing here is per-process but caches."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecard import tokens
+from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, load_keyset
+from ecard_server.shared import SharedState, open_shared
+from ecard_server.terminals import FILE as TERMINALS_FILE
+from ecard_server.terminals import load_terminals
+from holder_db.ecard import EcardStore
+from sscard_settings import Settings
+
+STATUS_HEADROOM = 16_384
+LOGIN_PREFIX = "SSCL1:"
+MAX_OPEN_LOGINS = 100_000
+
+
+class ConfigError(RuntimeError):
+    """The server cannot start with these settings (no key set, a bad terminal table...)."""
+
+
+class Refused(Exception):
+    """A request refused with an HTTP status (4xx) and a message; the app maps it to a JSON answer."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+@dataclass
+class Caller:
+    device_id: str
+    holder_id: Any
+    status_idx: int
+    device_key: VerifyKey
+    jwk: dict[str, Any]
+
+
+class KeyFiles:
+    """The key set and terminal table, re-read when `sscard keys new|terminal` changes them (checked once a second),
+    so a rotation or a new terminal needs no restart."""
+
+    def __init__(self, keys_dir: str | Path) -> None:
+        self.dir = Path(keys_dir)
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        try:
+            self.keyset = load_keyset(self.dir)
+            self.terminals = load_terminals(self.dir)
+        except ValueError as exc:  # BadKeyError, TerminalError
+            raise ConfigError(f"e-card keys in {self.dir}: {exc}") from None
+        self._stamp = self._stamps()
+
+    def _stamps(self) -> tuple[float, ...]:
+        return tuple((self.dir / f).stat().st_mtime if (self.dir / f).exists() else 0.0
+                     for f in (KEYSET_FILE, TERMINALS_FILE))
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._stamps()
+            if stamp != self._stamp:
+                try:
+                    self.keyset, self.terminals = load_keyset(self.dir), load_terminals(self.dir)
+                    self._stamp = stamp
+                except (BadKeyError, ValueError):
+                    pass  # a half-written key set: keep serving with the one loaded
+
+
+@dataclass
+class State:
+    settings: Settings
+    store: EcardStore
+    files: KeyFiles
+    shared: SharedState
+    status_uri: str
+    status_cache: tuple[Any, str, float] = (None, "", 0.0)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "State":
+        files = KeyFiles(settings.ecard_keys_dir)
+        store = EcardStore(settings.db_url)
+        return cls(settings, store, files, open_shared(store.engine, settings.redis),
+                   settings.status_uri or "/status-list")
+
+    @property
+    def keyset(self) -> KeySet:
+        self.files.refresh()
+        return self.files.keyset
+
+    @property
+    def terminals(self) -> dict[str, str]:
+        self.files.refresh()
+        return self.files.terminals
+
+    def handle(self, holder_id: Any) -> bytes:
+        return tokens.pseudonym(self.keyset.pseudonym_secret, f"holder:{holder_id}")
+
+    def limit(self, name: str, client: str) -> None:
+        """Count one call of `client` against the rate limit `name` (Settings.limits); 429 when over it."""
+        per_minute, burst = self.settings.limits[name]
+        wait = self.shared.take(f"{name}:{client}", per_minute, burst)
+        if wait:
+            raise Refused(429, "too many requests; slow down", {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def forget_status_list(self) -> None:
+        self.status_cache = (None, "", 0.0)
+
+
+def mask_card(card_no: str) -> str:
+    """Card numbers are shown like receipts show them: the first and last two characters."""
+    return card_no[:2] + "*" * max(0, len(card_no) - 4) + card_no[-2:] if len(card_no) > 4 else "*" * len(card_no)

@@ -1,0 +1,301 @@
+"""holder_db as the counter terminals need it (terminal/dbstore.py adapts it to the flows' types): entitlements and their payment, shared records, card status, the
+medical personal account with its annual counters, settlements and refunds, identity lookups.
+
+Every money movement is a holder_db.ledger posting (append-only, unique idempotency key) made in the same
+transaction as the rows it explains (entitlement paid, counters, settlement); SQLite takes the write lock up front
+(BEGIN IMMEDIATE), PostgreSQL locks the counters it reads (SELECT ... FOR UPDATE), so concurrent terminals never
+lose an update or pay a key twice. Who may be settled is holder_db.standing's answer.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from cardlib.idnumber import mask
+from holder_db import audit, ledger, models, standing, store
+from holder_db.standing import Refused, Standing
+
+E = models.Entitlement.__table__  # type: ignore[attr-defined]
+R = models.SharedRecord.__table__  # type: ignore[attr-defined]
+H = models.Holder.__table__  # type: ignore[attr-defined]
+C = models.Card.__table__  # type: ignore[attr-defined]
+A = models.Account.__table__  # type: ignore[attr-defined]
+P = models.Posting.__table__  # type: ignore[attr-defined]
+M = models.MedicalAccount.__table__  # type: ignore[attr-defined]
+S = models.Settlement.__table__  # type: ignore[attr-defined]
+B = models.EcardBinding.__table__  # type: ignore[attr-defined]
+ACTOR = "terminal"
+
+
+StoreRefused = Refused
+
+
+@dataclass(frozen=True)
+class Counters:
+    """A holder's medical year so far, in fen: the personal account balance and what was used."""
+
+    balance: int = 0
+    deductible_used: int = 0
+    fund_used: int = 0
+
+
+class _Split(Protocol):
+    deductible: int
+    fund: int
+    account: int
+
+    def as_dict(self) -> dict[str, int]: ...
+
+
+T = TypeVar("T", bound=_Split)
+
+
+@dataclass(frozen=True)
+class EntitlementRow:
+    entitlement_id: str
+    ssn: str
+    benefit: str
+    period: str
+    amount: int
+    bank_account: str
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    ssn: str
+    kind: str
+    date: Any
+
+
+def _entitlement(row: Any) -> EntitlementRow:
+    return EntitlementRow(row.entitlement_id, row.ssn, row.benefit, row.period, row.amount, row.bank_account)
+
+
+def _for_update(conn: Connection, stmt: Any) -> Any:
+    return stmt if store.is_sqlite(conn) else stmt.with_for_update()
+
+
+def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None) -> None:
+    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail)
+
+
+def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, so racing creators of one row do not fail."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def _account(conn: Connection, kind: str, ref: str, holder_id: int | None) -> int:
+    """The ledger account's id, created (balance 0) if missing."""
+    return ledger.open_account(conn, kind, ref, holder_id)
+
+
+def post(conn: Connection, account_id: int, amount: int, kind: str, key: str) -> bool:
+    """holder_db's ledger posting in the caller's transaction. False (nothing done) if the key was posted before;
+    StoreRefused if the balance would go negative."""
+    try:
+        return ledger.post(conn, account_id, amount, kind, key).applied
+    except ledger.KeyReused:
+        return False  # e.g. a kiosk paid this entitlement into the card's account; the key is spent either way
+    except ledger.Overdraft as exc:
+        raise StoreRefused(str(exc)) from None
+
+
+class CounterStore:
+    """holder_db for payment, settlement and identity at a counter."""
+
+    def __init__(self, url: str | Engine | None = None) -> None:
+        self.engine = url if isinstance(url, Engine) else store.get_engine(url)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with store.write_connection(self.engine) as conn:
+            yield conn
+
+    # ---- payment ----
+
+    def due(self, period: str) -> list[EntitlementRow]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")))
+                                .order_by(E.c.entitlement_id)).all()
+        return [_entitlement(r) for r in rows]
+
+    def pending_for(self, ssn: str, up_to_period: str) -> list[EntitlementRow]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.ssn == ssn, E.c.period <= up_to_period,
+                                                E.c.status.in_(("due", "held"))).order_by(E.c.period)).all()
+        return [_entitlement(r) for r in rows]
+
+    def all_entitlements(self) -> list[EntitlementRow]:
+        with self._read() as conn:
+            rows = conn.execute(select(E).where(E.c.status != "cancelled")).all()
+        return [_entitlement(r) for r in rows]
+
+    def paid_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        found: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                found |= set(conn.execute(select(P.c.idempotency_key).where(P.c.idempotency_key.in_(chunk))).scalars())
+        return found
+
+    def records(self, ssns: Iterable[str]) -> list[RecordRow]:
+        wanted = list(set(ssns))
+        out: list[RecordRow] = []
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(R.c.ssn, R.c.kind, R.c.date).where(R.c.ssn.in_(wanted[i:i + 500]))).all()
+                out += [RecordRow(r.ssn, r.kind, r.date) for r in rows]
+        return out
+
+    def card_status(self, ssns: Iterable[str]) -> dict[str, str | None]:
+        """Per holder, the state of the current card (holder_db.standing); None without holder or card."""
+        with self._read() as conn:
+            return standing.card_status_by_ssn(conn, ssns)
+
+    def post(self, entitlement: Any, bank_account: str) -> bool:
+        try:
+            with self._write() as conn:
+                holder_id = conn.execute(select(H.c.id).where(H.c.ssn == entitlement.ssn)).scalar()
+                account_id = _account(conn, "bank", bank_account, holder_id)
+                if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id):
+                    return False
+                conn.execute(update(E).where(E.c.entitlement_id == entitlement.entitlement_id).values(status="paid"))
+                _audit(conn, "benefit_paid", entitlement.ssn, entitlement.entitlement_id, holder_id)
+        except IntegrityError:
+            if self.paid_ids([entitlement.entitlement_id]):
+                return False  # a concurrent run posted the same key first; its transaction won, ours rolled back
+            raise
+        return True
+
+    def mark_held(self, ids: Iterable[str]) -> None:
+        wanted = list(ids)
+        with self._write() as conn:
+            for i in range(0, len(wanted), 500):
+                conn.execute(update(E).where(E.c.entitlement_id.in_(wanted[i:i + 500]), E.c.status == "due")
+                             .values(status="held"))
+
+    # ---- medical settlement ----
+
+    def _holder(self, conn: Connection, ssn: str) -> int:
+        holder_id = conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar()
+        if holder_id is None:
+            raise StoreRefused(f"no holder {mask(ssn)} in holder_db")
+        return holder_id
+
+    def _medical(self, conn: Connection, ssn: str, holder_id: int, year: int) -> Any:
+        row = conn.execute(_for_update(conn, select(M).where(M.c.holder_id == holder_id, M.c.year == year))).first()
+        if row is None:
+            account_id = _account(conn, "medical", f"medical:{ssn}", holder_id)
+            conn.execute(_insert_new(conn, M, ("holder_id", "year")).values(
+                holder_id=holder_id, year=year, deductible_used=0, fund_paid=0, account_id=account_id))
+            row = conn.execute(_for_update(conn, select(M).where(M.c.holder_id == holder_id, M.c.year == year))).one()
+        if row.account_id is None:
+            account_id = _account(conn, "medical", f"medical:{ssn}", holder_id)
+            conn.execute(update(M).where(M.c.id == row.id).values(account_id=account_id))
+            row = conn.execute(select(M).where(M.c.id == row.id)).one()
+        return row
+
+    def usage(self, ssn: str, year: int) -> Counters:
+        with self._read() as conn:
+            holder_id = conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar()
+            if holder_id is None:
+                raise StoreRefused(f"no holder {mask(ssn)} in holder_db")
+            row = conn.execute(select(M.c.deductible_used, M.c.fund_paid, A.c.balance)
+                               .join(A, A.c.id == M.c.account_id, isouter=True)
+                               .where(M.c.holder_id == holder_id, M.c.year == year)).first()
+            if row is None:
+                balance = conn.execute(select(A.c.balance).where(A.c.kind == "medical",
+                                                                 A.c.ref == f"medical:{ssn}")).scalar()
+                return Counters(balance or 0, 0, 0)
+            return Counters(row.balance or 0, row.deductible_used, row.fund_paid)
+
+    def credit_medical(self, ssn: str, amount: int, key: str) -> bool:
+        """Pay into a holder's medical personal account (e.g. the yearly allocation)."""
+        with self._write() as conn:
+            holder_id = self._holder(conn, ssn)
+            return post(conn, _account(conn, "medical", f"medical:{ssn}", holder_id), amount, "allocation", key)
+
+    @contextmanager
+    def settlement(self, ssn: str, year: int, compute: Callable[[Counters], T], settlement_id: str,
+                   level: str) -> Iterator[T]:
+        """One transaction: check the holder may be served (current card active, alive, enrolled in medical
+        insurance), lock the holder's counters, compute the split from them, apply it and record the settlement.
+        The caller's block runs before the commit (the card write): if it raises, nothing is kept."""
+        with self._write() as conn:
+            holder_id = self._holder(conn, ssn)
+            why = standing.refusal(standing.standing_of(conn, holder_id=holder_id), insurance="medical")
+            if why is not None:
+                raise Refused.of(why)
+            med = self._medical(conn, ssn, holder_id, year)
+            balance = conn.execute(select(A.c.balance).where(A.c.id == med.account_id)).scalar_one()
+            result = compute(Counters(balance, med.deductible_used, med.fund_paid))
+            conn.execute(update(M).where(M.c.id == med.id).values(
+                deductible_used=M.c.deductible_used + result.deductible, fund_paid=M.c.fund_paid + result.fund))
+            if result.account:
+                post(conn, med.account_id, -result.account, "settlement", f"settlement:{settlement_id}")
+            conn.execute(insert(S).values(settlement_id=settlement_id, holder_id=holder_id, year=year, level=level,
+                                          status="settled", created_at=models.utcnow(), **result.as_dict()))
+            _audit(conn, "settlement", ssn, settlement_id, holder_id)
+            yield result
+
+    def refund(self, settlement_id: str) -> tuple[str, dict[str, int], str]:
+        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level)."""
+        with self._write() as conn:
+            s = conn.execute(_for_update(conn, select(S).where(S.c.settlement_id == settlement_id))).first()
+            if s is None:
+                raise StoreRefused(f"no settlement {settlement_id!r}")
+            if s.status != "settled":
+                raise StoreRefused(f"settlement {settlement_id!r} is {s.status}, only a settled one can be refunded")
+            ssn = conn.execute(select(H.c.ssn).where(H.c.id == s.holder_id)).scalar_one()
+            med = self._medical(conn, ssn, s.holder_id, s.year)
+            conn.execute(update(M).where(M.c.id == med.id).values(
+                deductible_used=func.max(M.c.deductible_used - s.deductible, 0) if store.is_sqlite(conn)
+                else func.greatest(M.c.deductible_used - s.deductible, 0),
+                fund_paid=func.max(M.c.fund_paid - s.fund, 0) if store.is_sqlite(conn)
+                else func.greatest(M.c.fund_paid - s.fund, 0)))
+            if s.account:
+                post(conn, med.account_id, s.account, "refund", f"refund:{settlement_id}")
+            conn.execute(update(S).where(S.c.id == s.id).values(status="refunded", refunded_at=models.utcnow()))
+            _audit(conn, "refund", ssn, settlement_id, s.holder_id)
+        split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
+                                            "account", "cash")}
+        return ssn, split, s.level
+
+    def settlements_of(self, ssn: str) -> dict[str, str]:
+        """settlement id -> status, for one holder."""
+        with self._read() as conn:
+            rows = conn.execute(select(S.c.settlement_id, S.c.status).join(H, H.c.id == S.c.holder_id)
+                                .where(H.c.ssn == ssn)).all()
+        return {r.settlement_id: r.status for r in rows}
+
+    def audit(self, action: str, ssn: str, detail: str) -> None:
+        with self._write() as conn:
+            _audit(conn, action, ssn, detail, conn.execute(select(H.c.id).where(H.c.ssn == ssn)).scalar())
+
+    # ---- identity ----
+
+    def standing(self, *, ssn: str | None = None, card_no: str | None = None,
+                 holder_id: int | None = None) -> Standing | None:
+        """The holder (by ssn, card number or id) with the current card, death record and enrolments."""
+        with self._read() as conn:
+            return standing.standing_of(conn, ssn=ssn, card_no=card_no, holder_id=holder_id)
+
+    def binding_holder(self, status_index: int) -> tuple[int, bool] | None:
+        """(holder id, revoked?) of the e-card binding that owns a status-list index."""
+        with self._read() as conn:
+            row = conn.execute(select(B.c.holder_id, B.c.revoked_at).where(B.c.status_index == status_index)).first()
+        return None if row is None else (row.holder_id, row.revoked_at is not None)
+
