@@ -139,23 +139,32 @@ in_root() {
         /bin/bash -c 'cd /root/sscard && $script'"
 }
 
+failed() {  # $1 = what, $2 = its exit status (timeout's 124, or 137 when it had to kill)
+  if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then
+    say "TIMED OUT: $1 (the check's ${SSCARD_FRESH_TIMEOUT:-4500} s ran out)"
+  else
+    say "FAILED: $1 (exit $2)"
+  fi
+  exit 1
+}
+
 # 3. Install phase.
 t0=$(now)
 say "install phase: scripts/bootstrap.sh"
-in_root --network "scripts/bootstrap.sh" || { say "FAILED: scripts/bootstrap.sh on a fresh root"; exit 1; }
+in_root --network "scripts/bootstrap.sh" || failed "scripts/bootstrap.sh on a fresh root" $?
 timings+=("install $(( $(now) - t0 ))s")
 
 # 4. The main job.
 t0=$(now)
 say "main job: scripts/start.sh, a card read, GET /docs, Ctrl-C"
-in_root "bash scripts/fresh-machine-main-job.sh" || { say "FAILED: the main job on a fresh root"; exit 1; }
+in_root "bash scripts/fresh-machine-main-job.sh" || failed "the main job on a fresh root" $?
 timings+=("main job $(( $(now) - t0 ))s")
 
 # 5. The test command.
 if [ "$skip_tests" -eq 0 ]; then
   t0=$(now)
   say "test command: scripts/test.sh"
-  in_root "scripts/test.sh" || { say "FAILED: scripts/test.sh on a fresh root"; exit 1; }
+  in_root "scripts/test.sh" || failed "scripts/test.sh on a fresh root" $?
   timings+=("suite $(( $(now) - t0 ))s")
 fi
 say "passed on a fresh Debian 12 root: ${timings[*]}, total $(( $(now) - started ))s"
