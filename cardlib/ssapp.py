@@ -21,10 +21,11 @@ CARD_DATA_ERROR = -20  # reader-interface code for card data of the wrong format
 ABSENT = (0x6A82, 0x6A83, 0x6A88)  # a record the card does not have (e.g. 姓名扩展 on older cards)
 
 
-class CardDataError(ValueError):
-    """The card answered 9000 with data that does not fit the profile."""
+class CardDataError(CardError, ValueError):
+    """The card answered 9000 with data that does not fit the profile (-20); in the CardError family, no SW."""
 
-    interface_code = CARD_DATA_ERROR
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message=message, code=CARD_DATA_ERROR)
 
 
 def algorithm_id(fci: bytes, tag: int = 0x9F0C) -> int:
