@@ -152,9 +152,9 @@ def open_psam(spec: str | Path | None) -> Iterator[Any]:
 @click.pass_context
 def main(ctx: click.Context, trace: bool = False) -> None:
     """sscard: the social security card and e-card toolkit."""
-    from cardlib.cli import PSAM_OPENER
+    from cardlib.cli import install_psam_opener
 
-    ctx.meta[PSAM_OPENER] = open_psam
+    install_psam_opener(ctx, open_psam)
     if trace:
         import logging
 

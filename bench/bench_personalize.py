@@ -29,7 +29,7 @@ def holders(n: int) -> list:  # type: ignore[type-arg]
     for i in range(n):
         first17 = f"41160019900101{i:03d}"
         out.append(Holder(line=i + 1, data=check_holder({
-            "ssn": first17 + check_char(first17), "name": f"批量{i}", "gender": "1", "nation": "01",
+            "ssn": first17 + check_char(first17), "name": f"批量{i}", "gender": "1" if i % 2 else "2", "nation": "01",
             "birthplace": "411600", "birth_date": "1990-01-01"})))
     return out
 

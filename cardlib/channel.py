@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from .apdu import ApduError, CommandAPDU, ResponseAPDU
+from .commands import command
 from .sw import CardError, check
 from .trace import Trace, command_name
 from .transport import CardRemovedError, Transmitter
@@ -85,7 +86,7 @@ class GetResponse:
             if sw1 != 0x61:
                 return data + resp if data else resp
             data += resp[:-2]
-            resp = self.inner.transmit(bytes([0x00, 0xC0, 0x00, 0x00, sw2]))
+            resp = self.inner.transmit(command("GET RESPONSE", le=sw2 or 256).to_bytes())
         raise CardRemovedError(f"card still answers 61xx after {self.limit} GET RESPONSE commands")
 
 
@@ -113,7 +114,7 @@ class SecureMessaging:
 
 
 def get_challenge(link: Transmitter, length: int = 8) -> bytes:
-    resp = ResponseAPDU.from_bytes(link.transmit(bytes([0x00, 0x84, 0x00, 0x00, length])))
+    resp = ResponseAPDU.from_bytes(link.transmit(command("GET CHALLENGE", le=length).to_bytes()))
     if resp.sw != 0x9000:
         raise CardError(resp.sw, "GET CHALLENGE")
     if len(resp.data) != length:
@@ -162,7 +163,7 @@ def as_channel(link: Channel | Transmitter, trace: Trace | None = None) -> Chann
 
 def select_aid(aid: bytes, *, p2: int = 0x00) -> CommandAPDU:
     """SELECT by AID (DF name): FCI asked for (P2 00, Le 256) unless P2 says no answer data (0C)."""
-    return CommandAPDU(0x00, 0xA4, 0x04, p2, aid, None if p2 & 0x0C == 0x0C else 256)
+    return command("SELECT", 0x04, p2, aid, None if p2 & 0x0C == 0x0C else 256)
 
 
 logging.getLogger("cardlib.apdu").addHandler(logging.NullHandler())

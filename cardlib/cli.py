@@ -25,11 +25,22 @@ PSAM_OPENER = "sscard.open_psam"  # ctx.meta key: the CLI's `open_psam(spec)`, s
 PSAM_HELP = "The PSAM: the name of the reader holding it, or a software PSAM folder (an issuer key directory)."
 
 
+_installed: list[Callable[[str | Path | None], AbstractContextManager[Any]]] = []
+
+
+def install_psam_opener(ctx: click.Context, opener: Callable[[str | Path | None], AbstractContextManager[Any]]) -> None:
+    """Where the program is put together (`sscard`): how a PSAM named on the command line is opened. Kept in the
+    click context and for the process (a flow may run in a monitor's thread, outside the context)."""
+    ctx.meta[PSAM_OPENER] = opener
+    _installed[:] = [opener]
+
+
 def psam_from_context(spec: str | Path | None) -> AbstractContextManager[Any]:
     """The PSAM named on the command line, opened by the opener the `sscard` command installed (cli.open_psam):
     cardlib and terminal never know how a software PSAM is made."""
     ctx = click.get_current_context(silent=True)
-    opener: Callable[[str | Path | None], AbstractContextManager[Any]] | None = ctx.meta.get(PSAM_OPENER) if ctx else None
+    opener = ctx.meta.get(PSAM_OPENER) if ctx else None
+    opener = opener or (_installed[0] if _installed else None)
     if opener is None:
         raise click.UsageError("no PSAM opener: run this command through `sscard`")
     return opener(spec)

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import apdu_specs
-from cardlib.apdu import CommandAPDU
+from cardlib.commands import command
 from cardlib.channel import Channel, as_channel, select_aid
 from cardlib.psam import Psam
 from cardlib.security import CardSession
@@ -105,7 +105,7 @@ def append(card: Channel | Transmitter, psam: Psam, session: CardSession, record
     ch = as_channel(card)
     select(ch)
     ch.secure(psam, session.alg, "update", session.card_id, session.atr).call(
-        CommandAPDU(0x00, 0xE2, 0x00, spec.sfi << 3, data), f"APPEND RECORD {FILE}")
+        command("APPEND RECORD", 0x00, spec.sfi << 3, data), f"APPEND RECORD {FILE}")
 
 
 def read_all(card: Channel | Transmitter) -> list[SettlementRecord]:
@@ -116,7 +116,7 @@ def read_all(card: Channel | Transmitter) -> list[SettlementRecord]:
     select(ch)
     out = []
     for n in range(1, spec.record_count + 1):
-        resp = ch.send(CommandAPDU(0x00, 0xB2, n, (spec.sfi << 3) | 4, le=256))
+        resp = ch.send(command("READ RECORD", n, (spec.sfi << 3) | 4, le=256))
         if resp.sw == RECORD_NOT_FOUND:
             break
         out.append(decode(check(resp, f"READ RECORD {FILE} #{n}")))

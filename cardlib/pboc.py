@@ -15,6 +15,7 @@ import apdu_specs
 from cardlib import tlv
 from cardlib.apdu import CommandAPDU
 from cardlib.channel import Channel, as_channel, select_aid
+from cardlib.commands import command
 from cardlib.sw import CardError
 from cardlib.transport import Transmitter
 
@@ -27,7 +28,7 @@ def exchange(card: Channel | Transmitter, cmd: CommandAPDU, step: str) -> bytes:
 
 
 def get_data(tag: int) -> CommandAPDU:
-    return CommandAPDU(0x80, 0xCA, tag >> 8, tag & 0xFF, le=256)
+    return command("GET DATA", tag >> 8, tag & 0xFF, le=256)
 
 
 def find_all(data: bytes, into: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -159,7 +160,7 @@ def read_card(card: Channel | Transmitter, *, amount: int | None = None, unpredi
     values = terminal_data(amount or 0, unpredictable=unpredictable)
     pdol = parse_dol(fci.get("9F38", b""))
     pdol_data = build_dol(pdol, values)
-    gpo = exchange(card, CommandAPDU(0x80, 0xA8, 0x00, 0x00, tlv.encode(0x83, pdol_data), 256),
+    gpo = exchange(card, command("GET PROCESSING OPTIONS", data=tlv.encode(0x83, pdol_data), le=256),
                    "GET PROCESSING OPTIONS")
     objs = find_all(gpo) if gpo[:1] == b"\x77" else {"82": gpo[2:4], "94": gpo[4:]}
     afl = objs.get("94", b"")
@@ -169,7 +170,7 @@ def read_card(card: Channel | Transmitter, *, amount: int | None = None, unpredi
     for i in range(0, len(afl), 4):
         sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
         for number in range(first, last + 1):
-            find_all(exchange(card, CommandAPDU(0x00, 0xB2, number, (sfi << 3) | 4, le=256), "READ RECORD"), records)
+            find_all(exchange(card, command("READ RECORD", number, (sfi << 3) | 4, le=256), "READ RECORD"), records)
     pan = records.get("5A", b"").hex().upper().rstrip("F")
     if not pan:
         raise ValueError("the card's records carry no PAN (5A)")
@@ -178,7 +179,7 @@ def read_card(card: Channel | Transmitter, *, amount: int | None = None, unpredi
     if amount is not None:
         cdol = parse_dol(records.get("8C", b""))
         cdol_data = build_dol(cdol, values)
-        resp = find_all(exchange(card, CommandAPDU(0x80, 0xAE, 0x80, 0x00, cdol_data, 256), "GENERATE AC"))
+        resp = find_all(exchange(card, command("GENERATE AC", 0x80, 0x00, cdol_data, 256), "GENERATE AC"))
         cryptogram = Cryptogram(cid=resp["9F27"][0], atc=resp["9F36"], ac=resp["9F26"], iad=resp.get("9F10", b""),
                                 aip=objs.get("82", b""), cdol_data=cdol_data, pan=pan, psn=psn)
     try:

@@ -11,6 +11,7 @@ from functools import cache
 import apdu_specs
 
 from .apdu import CommandAPDU
+from .commands import command
 from .channel import Channel, as_channel
 from .crypto import Alg, alg_from_id
 from .sw import CardError
@@ -49,18 +50,16 @@ def cplc_tag() -> int:
 
 def get_cplc() -> CommandAPDU:
     tag = cplc_tag()
-    return CommandAPDU(0x80, 0xCA, tag >> 8, tag & 0xFF, le=256)
+    return command("GET DATA", tag >> 8, tag & 0xFF, le=256)
 
 
 def eject() -> CommandAPDU:
-    e = apdu_specs.personalization()["eject"]
-    return CommandAPDU(int(e["cla"], 16), int(e["ins"], 16), 0x00, 0x00)
+    return command("EJECT")
 
 
 def store_data(sequence: int, group: bytes, *, last: bool) -> CommandAPDU:
-    s = apdu_specs.personalization()["store_data"]
-    return CommandAPDU(int(s["cla"], 16), int(s["ins"], 16), int(s["last_p1"], 16) if last else 0x00,
-                       sequence & 0xFF, group)
+    last_p1 = int(apdu_specs.personalization()["store_data"]["last_p1"], 16)
+    return command("STORE DATA", last_p1 if last else 0x00, sequence & 0xFF, group)
 
 
 def cplc_value(serial: bytes, alg_id: int, state: int) -> bytes:

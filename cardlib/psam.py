@@ -10,6 +10,7 @@ from __future__ import annotations
 import apdu_specs
 from cardlib.apdu import CommandAPDU
 from cardlib.channel import Channel, as_channel, select_aid
+from cardlib.commands import command
 from cardlib.crypto import Alg, alg_id, block_size
 from cardlib.issuer_keys import card_factor, city_factor
 from cardlib.sw import PsamError, interface_code
@@ -48,7 +49,7 @@ class Psam:
         return self._refs[usage]
 
     def set_key(self, alg: Alg, usage: str, *factors: bytes) -> None:
-        self._ok(CommandAPDU(0x80, 0x1A, alg_id(alg), self._ref(usage), b"".join(factors)), f"SET KEY {usage}")
+        self._ok(command("PSAM SET KEY", alg_id(alg), self._ref(usage), b"".join(factors)), f"SET KEY {usage}")
         self.alg = alg
 
     def set_card_key(self, alg: Alg, usage: str, card_id: bytes, atr: bytes, *more: bytes) -> None:
@@ -57,11 +58,11 @@ class Psam:
 
     def wrap_key(self, alg: Alg, usage: str, *factors: bytes) -> bytes:
         """Personalization: the diversified key for `usage`, enciphered under the current (perso) key."""
-        return self._ok(CommandAPDU(0x80, 0x1C, alg_id(alg), self._ref(usage), b"".join(factors), 0x10),
+        return self._ok(command("PSAM WRAP KEY", alg_id(alg), self._ref(usage), b"".join(factors), 0x10),
                         f"WRAP KEY {usage}")
 
     def encipher(self, data: bytes) -> bytes:
-        return self._ok(CommandAPDU(0x80, 0xFA, 0x00, 0x00, data, 256), "ENCIPHER")
+        return self._ok(command("PSAM CIPHER", 0x00, 0x00, data, 256), "ENCIPHER")
 
     def mac(self, message: bytes, iv: bytes = b"", length: int = 4) -> bytes:
         if self.alg is None:
@@ -70,11 +71,11 @@ class Psam:
         data = iv.ljust(size, b"\x00")[:size] + message
         if len(data) > 255:
             raise ValueError("message too long for one PSAM MAC command")
-        return self._ok(CommandAPDU(0x80, 0xFA, 0x05, 0x00, data, length), "MAC")
+        return self._ok(command("PSAM CIPHER", 0x05, 0x00, data, length), "MAC")
 
     def check(self, challenge: bytes, answer: bytes) -> bool:
         """Whether `answer` is the challenge enciphered under the current key (the comparison stays in the PSAM)."""
-        resp = self.channel.send(CommandAPDU(0x80, 0xFA, 0x08, 0x00, challenge + answer))
+        resp = self.channel.send(command("PSAM CIPHER", 0x08, 0x00, challenge + answer))
         if resp.sw in (0x9000, 0x6988):
             return resp.sw == 0x9000
         raise PsamError("PSAM refused CHECK", PSAM_REFUSED, sw=resp.sw)

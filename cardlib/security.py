@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 import apdu_specs
-from cardlib.apdu import CommandAPDU
+from cardlib.commands import command
 from cardlib.channel import Channel, as_channel
 from cardlib.crypto import Alg, alg_from_id, block_size
 from cardlib.psam import Psam
@@ -71,7 +71,7 @@ def select_ssse(card: Link) -> Alg:
 def internal_authenticate(card: Link, psam: Psam, alg: Alg, card_id: bytes, atr: bytes) -> None:
     """Is the card genuine? It enciphers our random under its internal-authentication key; the PSAM checks it."""
     process_factor, random = secrets.token_bytes(8), secrets.token_bytes(8)
-    resp = as_channel(card).send(CommandAPDU(0x00, 0x88, 0x00, 0x00, process_factor + random, 256))
+    resp = as_channel(card).send(command("INTERNAL AUTHENTICATE", data=process_factor + random, le=256))
     if resp.sw != 0x9000:
         raise CardSecurityError("internal authentication refused", INTERNAL_AUTH_FAILED, sw=resp.sw,
                                 command="INTERNAL AUTHENTICATE")
@@ -94,7 +94,7 @@ def external_authenticate(card: Link, psam: Psam, alg: Alg, card_id: bytes, atr:
     psam.set_card_key(alg, "external_auth", card_id, atr)
     cryptogram = psam.encipher(challenge.ljust(block_size(alg), b"\x00"))
     p2 = apdu_specs.profile().key("external_auth").p2
-    resp = ch.send(CommandAPDU(0x00, 0x82, 0x00, p2, cryptogram))
+    resp = ch.send(command("EXTERNAL AUTHENTICATE", 0x00, p2, cryptogram))
     if resp.sw != 0x9000:
         raise CardSecurityError("external authentication refused", EXTERNAL_AUTH_FAILED, sw=resp.sw,
                                 command="EXTERNAL AUTHENTICATE")
@@ -156,12 +156,12 @@ def _pin_result(sw: int, command: str) -> None:
 
 
 def verify_pin(card: Link, pin: str) -> None:
-    _pin_result(as_channel(card).send(CommandAPDU(0x00, 0x20, 0x00, 0x00, pin_bcd(pin))).sw, "VERIFY")
+    _pin_result(as_channel(card).send(command("VERIFY", data=pin_bcd(pin))).sw, "VERIFY")
 
 
 def change_pin(card: Link, old: str, new: str) -> None:
     data = pin_bcd(old) + b"\xff" + pin_bcd(new)
-    _pin_result(as_channel(card).send(CommandAPDU(0x80, 0x5E, 0x01, 0x00, data)).sw, "CHANGE PIN")
+    _pin_result(as_channel(card).send(command("CHANGE PIN", 0x01, 0x00, data)).sw, "CHANGE PIN")
 
 
 def unblock_pin(card: Link, psam: Psam, session: CardSession, new: str) -> None:
@@ -172,7 +172,7 @@ def unblock_pin(card: Link, psam: Psam, session: CardSession, new: str) -> None:
     block = bytes([len(plain)]) + plain
     enciphered = psam.encipher(block + b"\x80" + bytes(-(len(block) + 1) % size))
     secure = as_channel(card).secure(psam, session.alg, "pin_unblock", session.card_id, session.atr)
-    secure.call(CommandAPDU(0x80, 0x24, 0x00, apdu_specs.profile().key("pin_unblock").p2, enciphered), "PIN UNBLOCK")
+    secure.call(command("PIN UNBLOCK", 0x00, apdu_specs.profile().key("pin_unblock").p2, enciphered))
 
 
 def update_record(card: Link, psam: Psam, session: CardSession, field: str, value: bytes) -> None:
@@ -184,5 +184,5 @@ def update_record(card: Link, psam: Psam, session: CardSession, field: str, valu
     if len(value) != r.length:
         raise ValueError(f"{r.label} must be {r.length} bytes encoded, got {len(value)}")
     secure = as_channel(card).secure(psam, session.alg, "update", session.card_id, session.atr)
-    secure.call(CommandAPDU(0x00, 0xDC, r.number, (f.sfi << 3) | 4, bytes([r.tag, r.length]) + value),
+    secure.call(command("UPDATE RECORD", r.number, (f.sfi << 3) | 4, bytes([r.tag, r.length]) + value),
                 f"UPDATE RECORD {r.label}")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from apdu_specs import FileSpec, Profile, RecordSpec, profile
 
 from . import tlv
-from .apdu import CommandAPDU
+from .commands import command
 from .channel import Channel, as_channel, select_aid
 from .fields import FieldError, decode_field, encode_field_record
 from .idnumber import mask
@@ -21,10 +21,11 @@ CARD_DATA_ERROR = -20  # reader-interface code for card data of the wrong format
 ABSENT = (0x6A82, 0x6A83, 0x6A88)  # a record the card does not have (e.g. 姓名扩展 on older cards)
 
 
-class CardDataError(ValueError):
-    """The card answered 9000 with data that does not fit the profile."""
+class CardDataError(CardError, ValueError):
+    """The card answered 9000 with data that does not fit the profile (-20); in the CardError family, no SW."""
 
-    interface_code = CARD_DATA_ERROR
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message=message, code=CARD_DATA_ERROR)
 
 
 def algorithm_id(fci: bytes, tag: int = 0x9F0C) -> int:
@@ -90,10 +91,10 @@ class SocialSecurityApp:
 
     def read_record(self, sfi: int, number: int) -> bytes:
         """Record `number` of the file with `sfi`, the whole TLV record."""
-        return self.channel.call(CommandAPDU(0x00, 0xB2, number, (sfi << 3) | 4, le=256), "READ RECORD")
+        return self.channel.call(command("READ RECORD", number, (sfi << 3) | 4, le=256))
 
     def read_record_by_tag(self, sfi: int, tag: int) -> bytes:
-        return self.channel.call(CommandAPDU(0x00, 0xB2, tag, (sfi << 3) | 0, le=256), "READ RECORD")
+        return self.channel.call(command("READ RECORD", tag, (sfi << 3) | 0, le=256))
 
     def _located(self, field: str) -> tuple[FileSpec, RecordSpec]:
         f, r = self.profile.field(field)
@@ -140,10 +141,10 @@ class SocialSecurityApp:
 
     def update_record(self, sfi: int, number: int, record: bytes) -> None:
         """Plain UPDATE RECORD of a whole TLV record by number."""
-        self.channel.call(CommandAPDU(0x00, 0xDC, number, (sfi << 3) | 4, record), "UPDATE RECORD")
+        self.channel.call(command("UPDATE RECORD", number, (sfi << 3) | 4, record))
 
     def update_record_by_tag(self, sfi: int, record: bytes) -> None:
-        self.channel.call(CommandAPDU(0x00, 0xDC, record[0], (sfi << 3) | 0, record), "UPDATE RECORD")
+        self.channel.call(command("UPDATE RECORD", record[0], (sfi << 3) | 0, record))
 
     def update_field(self, field: str, value: str | bytes) -> None:
         f, r = self._located(field)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import apdu_specs
 from cardlib import issuer_keys
 from cardlib.crypto import Alg, alg_id, block_size, decrypt_ecb, unpad_80
+from cardlib.commands import command
 from cardlib.personalization import cplc_tag, cplc_value, dgi, parse_dgis
 
 from .status import OK, SwError, parse, sw
@@ -29,7 +30,8 @@ BLANK_FORMAT = "sscard-blank/1"
 STATE_BLANK = int(apdu_specs.personalization()["state_blank"], 16)
 DGI_EF05, DGI_EF06, DGI_BANK = dgi("ef05"), dgi("ef06"), dgi("bank")
 DGI_KEYS, DGI_BANK_KEY, DGI_PIN = dgi("keys"), dgi("bank_key"), dgi("pin")
-STORE_DATA = apdu_specs.personalization()["store_data"]
+STORE_DATA = command("STORE DATA")
+LAST = int(apdu_specs.personalization()["store_data"]["last_p1"], 16)
 
 
 
@@ -105,7 +107,7 @@ class BlankCard:
         cla, ins, p1, p2, data, _le, _extended = parse(apdu)
         if (cla, ins, p1 << 8 | p2) == (0x80, 0xCA, cplc_tag()):
             return cplc_value(self.serial, alg_id(self.alg), STATE_BLANK) + OK
-        if (cla, ins) == (int(STORE_DATA["cla"], 16), int(STORE_DATA["ins"], 16)):
+        if (cla, ins) == (STORE_DATA.cla, STORE_DATA.ins):
             if not data:
                 raise SwError("wrong_length")
             try:
@@ -114,7 +116,7 @@ class BlankCard:
             except ValueError:
                 self._groups = {}
                 raise SwError("wrong_data") from None
-            if p1 & int(STORE_DATA["last_p1"], 16):
+            if p1 & LAST:
                 return self._commit()
             return OK
         if ins == 0xA4:

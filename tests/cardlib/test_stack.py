@@ -133,3 +133,35 @@ def test_layers_do_not_reach_up_or_into_the_simulator() -> None:
                          else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 for name in names:
                     assert name.split(".")[0] not in banned, f"{path} imports {name}"
+
+
+def test_the_psam_is_opened_by_what_the_cli_installed_even_from_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    from click.testing import CliRunner
+
+    import click
+    from cardlib.cli import install_psam_opener, psam_from_context
+
+    opened: list[object] = []
+
+    class Opener:
+        def __call__(self, spec: object):  # type: ignore[no-untyped-def]
+            from contextlib import nullcontext
+
+            opened.append(spec)
+            return nullcontext(f"psam:{spec}")
+
+    @click.command()
+    @click.pass_context
+    def cmd(ctx: click.Context) -> None:
+        install_psam_opener(ctx, Opener())
+        with psam_from_context("R1") as psam:
+            click.echo(psam)
+        worker = threading.Thread(target=lambda: opened.append(psam_from_context("R2").__enter__()))
+        worker.start()
+        worker.join()
+
+    result = CliRunner().invoke(cmd, [])
+    assert result.exit_code == 0 and result.output.strip() == "psam:R1"
+    assert opened == ["R1", "R2", "psam:R2"]

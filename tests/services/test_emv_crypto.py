@@ -89,3 +89,19 @@ def test_card_key_is_two_level_diversification(alg: str) -> None:
     other_card = issuer_keys.diversify_card_key(alg, MASTER, card_id, atr[:-1] + b"\x00")
     other_city = issuer_keys.diversify_card_key(alg, MASTER, bytes.fromhex("330300") + card_id[3:], atr)
     assert len({key, other_card, other_city}) == 3
+
+
+def test_cryptograms_agree_with_pyemv_on_fixed_vectors() -> None:
+    """3DES: ICC master key (option A), common session key, ARQC and ARPC method 1 as pyemv computes them."""
+    from pyemv import ac, kd
+
+    pan, psn, atc = "6228480012345678901", "01", bytes.fromhex("002A")
+    data = bytes.fromhex("26000000" "000000001234" "000000000000" "0156" "0000000000" "0156" "260102" "00"
+                         "11223344" "1800" "002A" "03A00000")
+    mk = emv_crypto.card_master_key("3des", MASTER, pan, psn)
+    sk = emv_crypto.session_key("3des", mk, atc)
+    theirs_sk = kd.derive_common_sk(kd.derive_icc_mk_a(MASTER, pan, psn), atc + bytes(6))
+    arqc = emv_crypto.arqc("3des", sk, data)
+    assert ac.generate_ac(theirs_sk, data, ac.PaddingType.EMV) == arqc
+    assert ac.generate_arpc_1(theirs_sk, arqc, b"00") == emv_crypto.arpc("3des", sk, arqc, b"00")
+    assert emv_crypto.verify_arqc("3des", sk, data, arqc) and not emv_crypto.verify_arqc("3des", sk, data[:-1] + b"\1", arqc)

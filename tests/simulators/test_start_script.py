@@ -49,6 +49,14 @@ def test_start_script_serves_and_reads_the_sample_card(tmp_path: Path, pcsc: Non
         shown = subprocess.run([str(ROOT / ".venv/bin/sscard"), "db", "show", "11010519491231002X", "--json"],
                                env=env, capture_output=True, text=True, check=True)
         assert [c["status"] for c in json.loads(shown.stdout)["cards"]] == ["active"]
+        bank = subprocess.run([str(ROOT / ".venv/bin/sscard"), "card", "bank", "--reader", reader_name(0), "--json"],
+                              env=env, capture_output=True, text=True)
+        assert bank.returncode == 0, bank.stderr  # the card start.sh serves carries the debit application
+        assert json.loads(bank.stdout)["aid"] == "A000000333010101"
+        verified = subprocess.run([str(ROOT / ".venv/bin/sscard"), "card", "read", "--verify", "--psam",
+                                   str(tmp_path / "issuer-keys"), "--reader", reader_name(0), "--json"],
+                                  env=env, capture_output=True, text=True)
+        assert verified.returncode == 0 and json.loads(verified.stdout)["verified"]["verified"] is True, verified.stderr
     finally:
         os.killpg(proc.pid, signal.SIGINT) if proc.poll() is None else None
         try:
