@@ -71,6 +71,8 @@ def test_readme_tour_runs_as_written(tmp_path: Path, pcsc: None) -> None:
         said = "\n".join(outputs.values())
         assert "PIN correct" in said and "error -51" in said
         assert "IDENTIFIED" in said
+        assert "verified: genuine card" in said  # card read --verify says so
+        assert re.search(r"^PAN +\d{6}\*+\d{4}$", said, re.M) and "ARPC" in said.upper()  # the sample card's debit app
         assert re.search(r"^ADMIT", next(o for c, o in outputs.items() if "terminal gate" in c), re.M)
         assert "revoked" in said
         assert (var / "tour" / "phone.json").exists() and (var / "tour" / "code.png").exists()
