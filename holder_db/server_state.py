@@ -63,8 +63,8 @@ class DbSharedState:
         with store.write_connection(self.engine) as conn:
             ins = _upsert(conn, ServerNonce).values(key=_key(key), exp=int(exp))
             stmt = ins.on_conflict_do_update(index_elements=["key"], set_={"exp": ins.excluded.exp},
-                                             where=ServerNonce.exp <= int(now))
-            fresh = conn.execute(stmt).rowcount == 1
+                                             where=ServerNonce.exp <= int(now)).returning(ServerNonce.exp)
+            fresh = conn.execute(stmt).first() is not None
             self._tick(conn, now)
         return not fresh
 
