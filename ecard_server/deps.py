@@ -15,21 +15,22 @@ from ecard_server.terminals import check_api_key
 from holder_db.ecard import EcardStore
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
+    """Async on purpose: a trivial dependency declared sync costs a thread-pool hop per request."""
     return request.app.state.ecard
 
 
 StateDep = Annotated[State, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> EcardStore:
+async def get_store(state: StateDep) -> EcardStore:
     return state.store
 
 
 StoreDep = Annotated[EcardStore, Depends(get_store)]
 
 
-def peer(request: Request) -> str:
+async def peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
