@@ -14,23 +14,26 @@ class EcardError(ValueError):
         self.detail = detail
 
 
-class BadKeyError(EcardError):
+class _Plain(EcardError):
+    """An error whose message is its detail alone; the class names the reason."""
+
+    reason_code = "malformed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(self.reason_code, detail)
+        self.args = (detail,)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class BadKeyError(_Plain):
     """A key, JWK or key set that cannot be used; the message names what is wrong (never key material)."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("bad_key", detail)
-        self.args = (detail,)
-
-    def __str__(self) -> str:
-        return self.detail
+    reason_code = "bad_key"
 
 
-class RenderError(EcardError):
+class RenderError(_Plain):
     """A token that cannot be drawn as a QR symbol."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("render", detail)
-        self.args = (detail,)
-
-    def __str__(self) -> str:
-        return self.detail
+    reason_code = "render"

@@ -15,21 +15,22 @@ from ecard_server.terminals import check_api_key
 from holder_db.ecard import EcardStore
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
+    """Async on purpose: a trivial dependency declared sync costs a thread-pool hop per request."""
     return request.app.state.ecard
 
 
 StateDep = Annotated[State, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> EcardStore:
+async def get_store(state: StateDep) -> EcardStore:
     return state.store
 
 
 StoreDep = Annotated[EcardStore, Depends(get_store)]
 
 
-def peer(request: Request) -> str:
+async def peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -47,18 +48,9 @@ def terminal_auth(state: StateDep, x_terminal_key: Annotated[str | None, Header(
 TerminalDep = Annotated[str, Depends(terminal_auth)]
 
 
-async def device_auth(request: Request, state: StateDep,
-                      authorization: Annotated[str | None, Header(max_length=2000)] = None) -> Caller:
-    """A request signed by a bound device key, fresh, for this method, path and body, and never seen before by
-    any worker (the proof's jti goes to the shared state)."""
-    if not authorization or not authorization.startswith("Device "):
-        raise Refused(401, "a device-signed request is required (Authorization: Device <JWS>)")
-    proof = authorization[len("Device "):].strip()
-    try:
-        kid = jws.header(proof).get("kid")
-    except jws.JwsError:
-        raise Refused(401, "device proof is not a JWS") from None
-    binding = await run_in_threadpool(state.store.binding, kid) if isinstance(kid, str) and len(kid) <= 64 else None
+def _check_proof(state: State, proof: str, kid: str, method: str, path: str, body: bytes) -> Caller:
+    """Everything device_auth asks of the store and the shared state, in one trip to the thread pool."""
+    binding = state.store.binding(kid)
     if binding is None or not binding.active:
         raise Refused(401, "device is not activated (or was deactivated)")
     try:
@@ -71,14 +63,31 @@ async def device_auth(request: Request, state: StateDep,
     iat, jti = claims.get("iat"), claims.get("jti")
     if not isinstance(iat, int) or abs(now - iat) > max_age:
         raise Refused(401, "device proof is stale or dated in the future; check the device clock")
-    if claims.get("htm") != request.method or claims.get("htu") != request.url.path:
+    if claims.get("htm") != method or claims.get("htu") != path:
         raise Refused(401, "device proof was made for another request")
-    if claims.get("bh") != body_hash(await request.body()):
+    if claims.get("bh") != body_hash(body):
         raise Refused(401, "device proof does not cover this request body")
-    if not isinstance(jti, str) or len(jti) > 64 or await run_in_threadpool(
-            state.shared.seen, f"proof:{kid}:{jti}".encode(), int(iat) + max_age, now):
+    if not isinstance(jti, str) or len(jti) > 64 or state.shared.seen(f"proof:{kid}:{jti}".encode(),
+                                                                      int(iat) + max_age, now):
         raise Refused(401, "device proof was already used")
     return Caller(kid, binding.holder_id, binding.status_idx, device_key, binding.jwk)
+
+
+async def device_auth(request: Request, state: StateDep,
+                      authorization: Annotated[str | None, Header(max_length=2000)] = None) -> Caller:
+    """A request signed by a bound device key, fresh, for this method, path and body, and never seen before by
+    any worker (the proof's jti goes to the shared state)."""
+    if not authorization or not authorization.startswith("Device "):
+        raise Refused(401, "a device-signed request is required (Authorization: Device <JWS>)")
+    proof = authorization[len("Device "):].strip()
+    try:
+        kid = jws.header(proof).get("kid")
+    except jws.JwsError:
+        raise Refused(401, "device proof is not a JWS") from None
+    if not isinstance(kid, str) or len(kid) > 64:
+        raise Refused(401, "device is not activated (or was deactivated)")
+    body = await request.body()
+    return await run_in_threadpool(_check_proof, state, proof, kid, request.method, request.url.path, body)
 
 
 DeviceDep = Annotated[Caller, Depends(device_auth)]

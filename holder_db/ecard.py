@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import select
 
@@ -125,7 +125,7 @@ class EcardStore:
         """Why this holder may not be served an e-card code or credential now (holder_db.standing), or None."""
         try:
             with self.engine.connect() as conn:
-                return standing.refusal(standing.standing_of(conn, holder_id=holder_id))
+                return standing.refusal_of(conn, holder_id)
         except (OperationalError, ProgrammingError) as exc:
             raise self._guard(exc) from None
 
@@ -202,10 +202,8 @@ class EcardStore:
         raise StoreError("could not allocate a status index; try again", 409)
 
     def binding(self, kid: str) -> BindingView | None:
-        t = EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.holder_id, t.status_index, t.jwk, t.alg, t.revoked_at)
-                               .where(t.kid == kid)).first()
+            row = conn.execute(_BINDING, {"kid": kid}).first()
         if row is None:
             return None
         try:
@@ -276,13 +274,8 @@ class EcardStore:
     def revocation_version(self) -> tuple[int, ...]:
         """Changes whenever the status list would: a revocation added or cleared (a card found again, which also
         leaves a card event), a death recorded, a status index handed out. One round trip."""
-        r, b, sr, ev = Revocation, EcardBinding, SharedRecord, CardEvent
-        stmt = select(select(func.count(r.id)).scalar_subquery(), select(func.max(r.id)).scalar_subquery(),
-                      select(func.count(sr.id)).where(sr.kind == "death").scalar_subquery(),
-                      select(func.max(b.status_index)).scalar_subquery(),
-                      select(func.count(ev.id)).where(ev.from_status == "lost").scalar_subquery())
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).one()
+            row = conn.execute(_VERSION).one()
         return tuple(-1 if v is None else int(v) for v in row)
 
     def revoked_indices(self) -> tuple[set[int], int]:
@@ -298,6 +291,15 @@ class EcardStore:
     def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False) -> None:
         with self._session() as s:
             audit.record(s, actor[:120], action[:60], holder_id=holder_id, detail=detail[:500], sensitive=sensitive)
+
+
+_VERSION = select(select(func.count(Revocation.id)).scalar_subquery(),
+                  select(func.max(Revocation.id)).scalar_subquery(),
+                  select(func.count(SharedRecord.id)).where(SharedRecord.kind == "death").scalar_subquery(),
+                  select(func.max(EcardBinding.status_index)).scalar_subquery(),
+                  select(func.count(CardEvent.id)).where(CardEvent.from_status == "lost").scalar_subquery())
+_BINDING = (select(EcardBinding.holder_id, EcardBinding.status_index, EcardBinding.jwk, EcardBinding.alg,
+                   EcardBinding.revoked_at).where(EcardBinding.kid == bindparam("kid")))
 
 
 def _code_hash(code: str) -> str:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -45,6 +45,7 @@ class DbSharedState:
         self.engine = engine
         self._writes = 0
         self._lock = threading.Lock()
+        self._seen: dict[str, Any] = {}  # dialect -> the statement, built once
 
     def _tick(self, conn: Connection, now: float) -> None:
         with self._lock:
@@ -61,10 +62,13 @@ class DbSharedState:
         """True if `key` was recorded and has not expired; otherwise record it until `exp` and return False.
         One statement: insert, or take over an expired row; a live row is left alone (nothing changes)."""
         with store.write_connection(self.engine) as conn:
-            ins = _upsert(conn, ServerNonce).values(key=_key(key), exp=int(exp))
-            stmt = ins.on_conflict_do_update(index_elements=["key"], set_={"exp": ins.excluded.exp},
-                                             where=ServerNonce.exp <= int(now))
-            fresh = conn.execute(stmt).rowcount == 1
+            stmt = self._seen.get(conn.dialect.name)
+            if stmt is None:
+                ins = _upsert(conn, ServerNonce).values(key=bindparam("k"), exp=bindparam("exp"))
+                stmt = self._seen[conn.dialect.name] = ins.on_conflict_do_update(
+                    index_elements=["key"], set_={"exp": ins.excluded.exp},
+                    where=ServerNonce.exp <= bindparam("now")).returning(ServerNonce.exp)
+            fresh = conn.execute(stmt, {"k": _key(key), "exp": int(exp), "now": int(now)}).first() is not None
             self._tick(conn, now)
         return not fresh
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real pcscd with the vpcd virtual reader, and a real PostgreSQL server.
+"""Shared fixtures: a real pcscd with the vpcd virtual reader, and real PostgreSQL and Valkey/Redis servers.
 
 The session also checks that the tests wrote nothing into the checkout's var/ (the main job's folder, where a
 user's keys, card and store live): a test that needs such files makes them under its own tmp_path."""
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.plugins.pcsc", "tests.plugins.postgres"]
+pytest_plugins = ["tests.plugins.pcsc", "tests.plugins.postgres", "tests.plugins.redis"]
 
 VAR = Path(__file__).resolve().parents[1] / "var"
 _before: set[str] = set()
