@@ -67,25 +67,58 @@ def _count_lines(path: Path) -> int:
         return max(sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1, 0)
 
 
+def import_options(f: Any) -> Any:
+    f = click.option("--encoding", type=click.Choice(bulk.ENCODINGS, case_sensitive=False), default=None,
+                     help="Read the file in this encoding (default: detected from the whole file: UTF-8 with or "
+                          "without BOM, else GB18030/GBK).")(f)
+    f = click.option("--update", "update_", is_flag=True,
+                     help="Correct rows already stored whose data differ (each changed field audited); without "
+                          "it such rows are reported as conflicts.")(f)
+    return f
+
+
+def import_report(result: bulk.ImportResult, as_json: bool) -> None:
+    """Print an import's summary; exit 1 when the CSV structure broke (a quote left open) or a row is not
+    accounted for, so a script cannot mistake a damaged file for a clean import."""
+    summary = result.as_dict()
+    lines = [f"{result.rows} rows ({result.encoding or 'text'}): imported {result.imported}, updated "
+             f"{result.updated}, skipped {result.skipped}, rejected {result.rejected_lines}"]
+    lines += [f"  line {r.line}: {r.reason}" for r in result.rejected]
+    if result.warnings:
+        lines.append(f"{len(result.warnings)} holder(s) stored whose name the card cannot carry as it is:")
+        lines += [f"  line {w.line} ({w.holder}): {w.reason}" for w in result.warnings]
+    _emit(as_json, summary, "\n".join(lines))
+    if result.broken_at is not None:
+        click.echo(f"error: the CSV structure broke at line {result.broken_at} (a quote left open); the rows "
+                   "it swallowed are listed above and were not imported", err=True)
+        sys.exit(1)
+    if not result.accounted:
+        click.echo("error: the counts do not add up to the file's rows", err=True)
+        sys.exit(1)
+
+
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@import_options
+@click.option("--actor", default="import", show_default=True, help="Who, for the audit of corrections.")
 @db_option
 @json_option
-def db_import(file: Path, db_url: str | None, as_json: bool) -> None:
-    """Import holders from a UTF-8 CSV with the header ssn,name,gender,nation,birth_date,birthplace,region.
+def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_url: str | None,
+              as_json: bool) -> None:
+    """Import holders from a CSV (UTF-8 or GB18030) with the header ssn,name,gender,nation,birth_date,birthplace,
+    region.
 
     Every row is checked; bad rows are reported with their line number and reason while good rows go in; rows
-    already present (or repeated in the file) are skipped, so importing a file again adds nothing."""
+    already present with the same data (or repeated in the file) are skipped, so importing a file again adds
+    nothing. A row whose ID number is stored with other data is a conflict (or, with --update, a correction)."""
     url = _ready(db_url)
     try:
         with _database_errors(), _progress(_count_lines(file), "importing holders") as tick:
-            result = bulk.import_csv(store.get_engine(url), file, bulk.HOLDER_IMPORT, progress=tick)
+            result = bulk.import_csv(store.get_engine(url), file, bulk.HOLDER_IMPORT, progress=tick,
+                                     encoding=encoding, update=update_, actor=actor)
     except bulk.ImportFileError as exc:
         raise click.ClickException(f"{file}: {exc}") from None
-    summary = result.as_dict()
-    lines = [f"imported {result.imported}, skipped {result.skipped}, rejected {len(result.rejected)}"]
-    lines += [f"  line {r.line}: {r.reason}" for r in result.rejected]
-    _emit(as_json, summary, "\n".join(lines))
+    import_report(result, as_json)
 
 
 @click.command("seed")

@@ -82,6 +82,9 @@ ENTITLEMENT_IMPORT = ImportSpec(
     key=lambda values: values["entitlement_id"],
     conflict=("entitlement_id",),
     defaults=lambda: {"created_at": models.utcnow()},
+    compare=("ssn", "benefit", "period", "amount", "bank_account"),
+    frozen=("status", ("paid",)),  # money that went out is corrected by a new entitlement, never by editing
+    subject="entitlement",
 )
 
 RECORD_IMPORT = ImportSpec(
