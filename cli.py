@@ -65,8 +65,10 @@ COMMANDS: dict[str, Any] = {
         "show": "holder_db.cli:db_show",
         "card-add": "holder_db.cli:db_card_add",
         "card-status": "holder_db.cli:db_card_status",
-        "import-entitlements": "terminal.cli:import_entitlements",
-        "import-records": "terminal.cli:import_records",
+        "import-entitlements": "holder_db.cli:db_import_entitlements",
+        "import-records": "holder_db.cli:db_import_records",
+        "fund": "holder_db.cli:db_fund",
+        "ledger": {"check": "holder_db.cli:db_ledger_check"},
     },
 }
 
@@ -75,6 +77,7 @@ HELP = {
     "card": "Talk to a card in a PC/SC reader.",
     "db": "The cardholder base-information store.",
     "keys": "Issuer key sets.",
+    "ledger": "The double-entry ledger: reconciliation.",
     "pin": "The holder's PIN: verify, change, unblock (under secure messaging).",
     "qr": "E-card QR codes.",
     "ecard": "The e-card from a shell: counter activation code, phone activation, codes, loss; a sample holder.",

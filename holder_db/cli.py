@@ -121,6 +121,48 @@ def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_ur
     import_report(result, as_json)
 
 
+def _import_spec(file: Path, spec: bulk.ImportSpec, label: str, encoding: str | None, update_: bool, actor: str,
+                 db_url: str | None, as_json: bool) -> None:
+    url = _ready(db_url)
+    try:
+        with _database_errors(), _progress(_count_lines(file), label) as tick:
+            result = bulk.import_csv(store.get_engine(url), file, spec, progress=tick, encoding=encoding,
+                                     update=update_, actor=actor)
+    except bulk.ImportFileError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    import_report(result, as_json)
+
+
+@click.command("import-entitlements")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@import_options
+@click.option("--actor", default="import", show_default=True, help="Who, for the audit of corrections.")
+@db_option
+@json_option
+def db_import_entitlements(file: Path, encoding: str | None, update_: bool, actor: str, db_url: str | None,
+                           as_json: bool) -> None:
+    """Import entitlements to pay: entitlement_id,ssn,benefit,period,amount,bank_account (benefit a code of the
+    benefit-kinds table, amount in fen). An id stored with other data is a conflict; --update corrects it unless
+    it is already paid."""
+    from holder_db import entitlements
+
+    _import_spec(file, entitlements.ENTITLEMENT_IMPORT, "importing entitlements", encoding, update_, actor,
+                 db_url, as_json)
+
+
+@click.command("import-records")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@import_options
+@db_option
+@json_option
+def db_import_records(file: Path, encoding: str | None, update_: bool, db_url: str | None, as_json: bool) -> None:
+    """Import records shared by other departments: ssn,kind,date (kind death, imprisonment or activity)."""
+    from holder_db import entitlements
+
+    _import_spec(file, entitlements.RECORD_IMPORT, "importing records", encoding, update_, "import", db_url,
+                 as_json)
+
+
 @click.command("seed")
 @click.option("--holders", "count", type=click.IntRange(min=0), required=True, help="How many holders to add.")
 @click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="Same seed, same holders.")
@@ -220,3 +262,63 @@ def db_card_status(card_no: str, status: str, reason: str, actor: str, db_url: s
         except TransitionError as exc:
             raise click.ClickException(str(exc)) from None
     _emit(as_json, {"card_no": card_no, "from": before, "status": status}, f"card {card_no}: {before} -> {status}")
+
+
+@click.command("check")
+@db_option
+@json_option
+def db_ledger_check(db_url: str | None, as_json: bool) -> None:
+    """Reconcile the ledger: every posting sums to zero, each entry's legs sum to zero, each account's balance is
+    what its postings say. Exit 1 when it does not balance."""
+    from holder_db import ledger
+
+    url = _ready(db_url)
+    with _database_errors():
+        report = ledger.check(url)
+    text = [f"{report.postings} postings on {report.accounts} accounts, sum {report.total} fen: "
+            + ("balanced" if report.ok else "NOT balanced")]
+    text += [f"  account {w['account']} ({w['kind']} {w['ref']}): balance {w['balance']}, postings say "
+             f"{w['postings_say']}" for w in report.wrong_balances]
+    text += [f"  entry {e['entry']}: {e['legs']} leg(s) sum to {e['sum']}" for e in report.unbalanced_entries]
+    _emit(as_json, report.as_dict(), "\n".join(text))
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("fund")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ssn", default=None, help="Fund one holder's personal medical account (instead of a FILE).")
+@click.option("--amount", type=click.IntRange(min=1), default=None, help="With --ssn: fen to pay in.")
+@click.option("--period", default=None, help="With --ssn: the contribution period, YYYY-MM (one payment each).")
+@click.option("--encoding", type=click.Choice(bulk.ENCODINGS, case_sensitive=False), default=None,
+              help="The FILE's encoding (default: detected).")
+@db_option
+@json_option
+def db_fund(file: Path | None, ssn: str | None, amount: int | None, period: str | None, encoding: str | None,
+            db_url: str | None, as_json: bool) -> None:
+    """Pay contributions into personal medical accounts (个人账户), out of the medical fund: FILE is a CSV
+    ssn,amount,period (amount in fen), or one holder with --ssn --amount --period. Each holder and period is
+    paid once: a rerun pays nothing twice."""
+    from holder_db import contributions
+
+    if (file is None) == (ssn is None):
+        raise click.UsageError("give a FILE or --ssn with --amount and --period")
+    if ssn is not None and (amount is None or period is None):
+        raise click.UsageError("--ssn needs --amount and --period")
+    url = _ready(db_url)
+    try:
+        if file is not None:
+            rows = contributions.read(file, encoding)
+        else:
+            rows = [(0, 1, {"ssn": ssn or "", "amount": str(amount), "period": period or ""})]
+        with _database_errors(), _progress(len(rows), "funding medical accounts") as tick:
+            result = contributions.fund(store.get_engine(url), rows, progress=tick)
+    except bulk.ImportFileError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    data = result.as_dict()
+    if ssn is not None and result.rejected:
+        raise click.ClickException(result.rejected[0].reason)
+    text = [f"{result.rows} rows: paid {data['paid']} ({data['total']} fen), already paid {data['skipped']}, "
+            f"rejected {len(result.rejected)}"]
+    text += [f"  line {r.line}: {r.reason}" for r in result.rejected]
+    _emit(as_json, data, "\n".join(text))
