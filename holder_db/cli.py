@@ -123,9 +123,13 @@ def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_ur
 
 def _import_spec(file: Path, spec: bulk.ImportSpec, label: str, encoding: str | None, update_: bool, actor: str,
                  db_url: str | None, as_json: bool) -> None:
+    try:
+        lines = _count_lines(file)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
     url = _ready(db_url)
     try:
-        with _database_errors(), _progress(_count_lines(file), label) as tick:
+        with _database_errors(), _progress(lines, label) as tick:
             result = bulk.import_csv(store.get_engine(url), file, spec, progress=tick, encoding=encoding,
                                      update=update_, actor=actor)
     except bulk.ImportFileError as exc:
@@ -134,7 +138,7 @@ def _import_spec(file: Path, spec: bulk.ImportSpec, label: str, encoding: str | 
 
 
 @click.command("import-entitlements")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @import_options
 @click.option("--actor", default="import", show_default=True, help="Who, for the audit of corrections.")
 @db_option
@@ -151,7 +155,7 @@ def db_import_entitlements(file: Path, encoding: str | None, update_: bool, acto
 
 
 @click.command("import-records")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @import_options
 @db_option
 @json_option

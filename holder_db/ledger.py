@@ -84,7 +84,9 @@ FUNDS: dict[str, tuple[str, bool]] = {
     "settlement": ("clearing:settlements", False),
     "refund": ("clearing:settlements", False),
 }
-EXTERNAL = ("fund:external", True)  # any other kind: money from or to outside the books (a deposit, a withdrawal)
+# any other kind: money from outside the books (a deposit: credit-normal source) or to it (a withdrawal: a sink),
+# two accounts so that neither balance can go negative
+EXTERNAL_IN, EXTERNAL_OUT = ("fund:external-in", True), ("fund:external-out", False)
 MAX_FEN = 10**15  # ten trillion yuan: any one amount beyond this is a typing error, refused before the database
 
 
@@ -103,9 +105,9 @@ def open_account(db: str | Engine | Connection | None, kind: str, ref: str, hold
         return conn.execute(select(Account.id).where(Account.kind == kind, Account.ref == ref)).scalar_one()
 
 
-def fund_for(db: str | Engine | Connection | None, kind: str) -> int:
-    """The account on the other side of a posting of this kind (created on first use)."""
-    ref, credit = FUNDS.get(kind, EXTERNAL)
+def fund_for(db: str | Engine | Connection | None, kind: str, amount: int = 1) -> int:
+    """The account on the other side of a posting of this kind and sign (created on first use)."""
+    ref, credit = FUNDS.get(kind) or (EXTERNAL_IN if amount > 0 else EXTERNAL_OUT)
     return open_account(db, "fund", ref, credit_normal=credit)
 
 
@@ -142,7 +144,7 @@ def post(db: str | Engine | Connection | None, account_id: int, amount: int, kin
         found = _existing(conn, idempotency_key)
         if found is not None:
             return _same(found, account_id, amount, kind)
-        other = contra if contra is not None else fund_for(conn, kind)
+        other = contra if contra is not None else fund_for(conn, kind, amount)
         if other == account_id:
             raise LedgerError("an entry needs two different accounts")
         savepoint = conn.begin_nested()

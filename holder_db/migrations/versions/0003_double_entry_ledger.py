@@ -19,11 +19,10 @@ OPENING = "fund:opening"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('credit_normal', sa.Boolean(), server_default=sa.false(), nullable=False))
-    with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('entry', sa.String(length=200), nullable=True))
-        batch_op.create_index(batch_op.f('ix_postings_entry'), ['entry'], unique=False)
+    # plain ADD COLUMN on both engines (no table rebuild on SQLite: other tables' foreign keys point at these)
+    op.add_column('accounts', sa.Column('credit_normal', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('postings', sa.Column('entry', sa.String(length=200), nullable=True))
+    op.create_index(op.f('ix_postings_entry'), 'postings', ['entry'], unique=False)
     conn = op.get_bind()
     legacy = conn.execute(sa.text("SELECT id, amount, idempotency_key FROM postings ORDER BY id")).all()
     if not legacy:
@@ -43,8 +42,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_postings_entry'))
-        batch_op.drop_column('entry')
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.drop_column('credit_normal')
+    op.drop_index(op.f('ix_postings_entry'), table_name='postings')
+    op.drop_column('postings', 'entry')
+    op.drop_column('accounts', 'credit_normal')
