@@ -23,19 +23,21 @@ def _emit(as_json: bool, payload: Any, text: str) -> None:
 
 
 @contextmanager
-def _database_errors() -> Iterator[None]:
-    """Database trouble becomes a one-line error naming the problem, without the SQL or its parameters."""
+def _database_errors(url: str | None = None) -> Iterator[None]:
+    """Database trouble becomes a one-line error naming the problem (holder_db.dberrors), without the SQL or its
+    parameters."""
+    from holder_db.dberrors import describe
+
     try:
         yield
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0]
-        raise click.ClickException(f"database error: {reason}") from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(describe(exc, url)) from None
 
 
 def _ready(db_url: str | None) -> str:
     """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
     url = store.resolve_url(db_url)
-    with _database_errors():
+    with _database_errors(url):
         if migrate.current(url) != migrate.head():
             migrate.upgrade(url)
     return url
@@ -53,7 +55,7 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
 def db_init(db_url: str | None, as_json: bool) -> None:
     """Create the database, or migrate it to the newest schema."""
     url = store.resolve_url(db_url)
-    with _database_errors():
+    with _database_errors(url):
         before = migrate.current(url)
         after = migrate.upgrade(url)
     engine = store.get_engine(url)
@@ -89,11 +91,11 @@ def import_report(result: bulk.ImportResult, as_json: bool) -> None:
         lines += [f"  line {w.line} ({w.holder}): {w.reason}" for w in result.warnings]
     _emit(as_json, summary, "\n".join(lines))
     if result.broken_at is not None:
-        click.echo(f"error: the CSV structure broke at line {result.broken_at} (a quote left open); the rows "
+        click.echo(f"Error: the CSV structure broke at line {result.broken_at} (a quote left open); the rows "
                    "it swallowed are listed above and were not imported", err=True)
         sys.exit(1)
     if not result.accounted:
-        click.echo("error: the counts do not add up to the file's rows", err=True)
+        click.echo("Error: the counts do not add up to the file's rows", err=True)
         sys.exit(1)
 
 

@@ -1,12 +1,17 @@
-"""The benefit-kinds table (holder_db/data/benefit_kinds.tsv): code -> kind and age bounds, read once.
+"""Payment data without a database: the benefit-kinds table (holder_db/data/benefit_kinds.tsv: code -> kind and
+age bounds, read once) and the largest amount of money anything takes.
 
-Kept apart from the import machinery so the pure payment rules (terminal.risk) read it without a database."""
+Kept apart from the import machinery so the pure rules (terminal.risk, terminal.settlement) read them without
+loading SQLAlchemy."""
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
 from importlib import resources
 from typing import Mapping
+
+
+MAX_FEN = 10**15  # ten trillion yuan: one amount (a bill item, a posting, an entitlement) beyond this is refused
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from holder_db import store
+from holder_db.kinds import MAX_FEN
 from holder_db.models import ACCOUNT_KINDS, Account, Posting, utcnow
 
 
@@ -87,7 +88,6 @@ FUNDS: dict[str, tuple[str, bool]] = {
 # any other kind: money from outside the books (a deposit: credit-normal source) or to it (a withdrawal: a sink),
 # two accounts so that neither balance can go negative
 EXTERNAL_IN, EXTERNAL_OUT = ("fund:external-in", True), ("fund:external-out", False)
-MAX_FEN = 10**15  # ten trillion yuan: any one amount beyond this is a typing error, refused before the database
 
 
 def open_account(db: str | Engine | Connection | None, kind: str, ref: str, holder_id: int | None = None,
