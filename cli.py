@@ -73,6 +73,9 @@ COMMANDS: dict[str, Any] = {
 }
 
 HELP = {
+    "readers": "List PC/SC readers and whether a card is in each.",
+    "serve": "Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs.",
+    "personalize": "Personalize blank cards from a hopper for holders due a card.",
     "sim": "Software cards: make card images and serve them in the virtual reader.",
     "card": "Talk to a card in a PC/SC reader.",
     "db": "The cardholder base-information store.",
@@ -94,6 +97,21 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.table) | set(self.commands))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands from the table and HELP, importing only those HELP does not describe (so
+        `sscard --help` loads no package)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in HELP:
+                rows.append((name, HELP[name]))
+            else:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands:

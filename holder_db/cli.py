@@ -4,16 +4,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from contextlib import contextmanager
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from holder_db import bulk, migrate, queries, store
+if TYPE_CHECKING:
+    from holder_db import bulk
 
-db_option = click.option("--db", "db_url", envvar=store.ENV, default=None,
+# Only click at import: `sscard db show` must start fast, so SQLAlchemy and the store load inside the commands
+# that need them (holder_db.fastread answers `show` on SQLite without them).
+ENV = "SSCARD_DB"  # holder_db.store.ENV (a test holds them equal)
+ENCODINGS = ("utf-8", "gb18030")  # holder_db.bulk.ENCODINGS (likewise)
+
+db_option = click.option("--db", "db_url", envvar=ENV, default=None,
                          help="Database URL (default: $SSCARD_DB, else the SQLite file var/sscard.db).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
@@ -26,6 +31,8 @@ def _emit(as_json: bool, payload: Any, text: str) -> None:
 def _database_errors(url: str | None = None) -> Iterator[None]:
     """Database trouble becomes a one-line error naming the problem (holder_db.dberrors), without the SQL or its
     parameters."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from holder_db.dberrors import describe
 
     try:
@@ -36,6 +43,8 @@ def _database_errors(url: str | None = None) -> Iterator[None]:
 
 def _ready(db_url: str | None) -> str:
     """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
+    from holder_db import migrate, store
+
     url = store.resolve_url(db_url)
     with _database_errors(url):
         if migrate.current(url) != migrate.head():
@@ -54,6 +63,8 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
 @json_option
 def db_init(db_url: str | None, as_json: bool) -> None:
     """Create the database, or migrate it to the newest schema."""
+    from holder_db import migrate, store
+
     url = store.resolve_url(db_url)
     with _database_errors(url):
         before = migrate.current(url)
@@ -70,7 +81,7 @@ def _count_lines(path: Path) -> int:
 
 
 def import_options(f: Any) -> Any:
-    f = click.option("--encoding", type=click.Choice(bulk.ENCODINGS, case_sensitive=False), default=None,
+    f = click.option("--encoding", type=click.Choice(ENCODINGS, case_sensitive=False), default=None,
                      help="Read the file in this encoding (default: detected from the whole file: UTF-8 with or "
                           "without BOM, else GB18030/GBK).")(f)
     f = click.option("--update", "update_", is_flag=True,
@@ -113,6 +124,8 @@ def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_ur
     Every row is checked; bad rows are reported with their line number and reason while good rows go in; rows
     already present with the same data (or repeated in the file) are skipped, so importing a file again adds
     nothing. A row whose ID number is stored with other data is a conflict (or, with --update, a correction)."""
+    from holder_db import bulk, queries, store
+
     url = _ready(db_url)
     try:
         with _database_errors(), _progress(_count_lines(file), "importing holders") as tick:
@@ -125,6 +138,8 @@ def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_ur
 
 def _import_spec(file: Path, spec: bulk.ImportSpec, label: str, encoding: str | None, update_: bool, actor: str,
                  db_url: str | None, as_json: bool) -> None:
+    from holder_db import bulk, queries, store
+
     try:
         lines = _count_lines(file)
     except OSError as exc:
@@ -178,6 +193,8 @@ def db_import_records(file: Path, encoding: str | None, update_: bool, db_url: s
 @json_option
 def db_seed(count: int, seed_value: int, cards: bool, db_url: str | None, as_json: bool) -> None:
     """Add synthetic, valid holders (real region codes, correct check digits, plausible names)."""
+    from holder_db import bulk, queries, store
+
     from holder_db import seed
 
     url = _ready(db_url)
@@ -201,9 +218,16 @@ def db_seed(count: int, seed_value: int, cards: bool, db_url: str | None, as_jso
 @json_option
 def db_show(ssn: str, actor: str, db_url: str | None, as_json: bool) -> None:
     """Show a holder (ID number masked) with their cards and enrolments. The read is audited."""
-    url = _ready(db_url)
-    with _database_errors(), store.session(url) as s:
-        view = queries.holder_view(s, ssn, actor=actor)
+    from holder_db import fastread
+
+    try:
+        view = fastread.holder_view(fastread.sqlite_path(db_url), ssn, actor=actor)
+    except fastread.NotFast:
+        from holder_db import queries, store
+
+        url = _ready(db_url)
+        with _database_errors(), store.session(url) as s:
+            view = queries.holder_view(s, ssn, actor=actor)
     if view is None:
         raise click.ClickException("no holder with that ID number")
     text = [f"{k:<11}{view[k]}" for k in ("ssn", "name", "gender", "nation", "birth_date", "birthplace", "region")]
@@ -224,6 +248,8 @@ def db_show(ssn: str, actor: str, db_url: str | None, as_json: bool) -> None:
 @json_option
 def db_card_add(ssn: str, card_no: str, card_id: str, expiry: Any, db_url: str | None, as_json: bool) -> None:
     """Record a card made for a holder; it starts as `applied` and moves on with `sscard db card-status`."""
+    from holder_db import bulk, queries, store
+
     from cardlib.idnumber import mask
     from holder_db.models import Card
 
@@ -255,6 +281,8 @@ def db_card_add(ssn: str, card_no: str, card_id: str, expiry: Any, db_url: str |
 def db_card_status(card_no: str, status: str, reason: str, actor: str, db_url: str | None, as_json: bool) -> None:
     """Move a card along its lifecycle (applied, produced, issued, active, lost, replaced, cancelled); only
     legal steps are taken."""
+    from holder_db import bulk, queries, store
+
     from holder_db.cards import TransitionError, transition
 
     url = _ready(db_url)
@@ -296,7 +324,7 @@ def db_ledger_check(db_url: str | None, as_json: bool) -> None:
 @click.option("--ssn", default=None, help="Fund one holder's personal medical account (instead of a FILE).")
 @click.option("--amount", type=click.IntRange(min=1), default=None, help="With --ssn: fen to pay in.")
 @click.option("--period", default=None, help="With --ssn: the contribution period, YYYY-MM (one payment each).")
-@click.option("--encoding", type=click.Choice(bulk.ENCODINGS, case_sensitive=False), default=None,
+@click.option("--encoding", type=click.Choice(ENCODINGS, case_sensitive=False), default=None,
               help="The FILE's encoding (default: detected).")
 @db_option
 @json_option
@@ -305,6 +333,8 @@ def db_fund(file: Path | None, ssn: str | None, amount: int | None, period: str 
     """Pay contributions into personal medical accounts (个人账户), out of the medical fund: FILE is a CSV
     ssn,amount,period (amount in fen), or one holder with --ssn --amount --period. Each holder and period is
     paid once: a rerun pays nothing twice."""
+    from holder_db import bulk, queries, store
+
     from holder_db import contributions
 
     if (file is None) == (ssn is None):
