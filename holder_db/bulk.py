@@ -218,7 +218,10 @@ def _read(handle: Any, header: Sequence[str], result: ImportResult | None
             for cells in reader:
                 line = last + 1
                 last = reader.line_num
-                yield from _record(handle, cells, line, last, width, names, result)
+                if last == line and len(cells) == width:  # the usual row, without a call
+                    yield line, 1, dict(zip(names, cells))
+                elif cells:
+                    yield _record(handle, cells, line, last, width, result)
             return
         except csv.Error as exc:
             if reader.line_num == last:  # the reader cannot get past it
@@ -228,24 +231,19 @@ def _read(handle: Any, header: Sequence[str], result: ImportResult | None
             yield line, last - line + 1, {"__error__": f"row: not readable as CSV ({exc})"}
 
 
-def _record(handle: Any, cells: list[str], line: int, last: int, width: int, names: list[str],
-            result: ImportResult | None) -> Iterator[tuple[int, int, dict[str, str]]]:
+def _record(handle: Any, cells: list[str], line: int, last: int, width: int, result: ImportResult | None
+            ) -> tuple[int, int, dict[str, str]]:
+    """A row that spans lines or has the wrong number of fields, as a rejection."""
     span = last - line + 1
-    if not cells:
-        return
     if span > 1:  # no value of ours holds a line break: a quote was opened and closed lines later, or never
         end = cells[-1].endswith(("\n", "\r")) and _at_end(handle)  # the rest of the file, swallowed
         if (end or len(cells) != width) and result is not None and result.broken_at is None:
             result.broken_at = line  # not a value with a line break in it: the quote broke the structure
-        yield line, span, {"__error__": f"row: the quote opened on line {line} runs to line {last}: "
-                                        f"these {span} lines were read as one row and not imported"
-                                        + ("; the quote is never closed, so this is the end of the file"
-                                           if end else "; reading went on after it")}
-        return
-    if len(cells) != width:
-        yield line, 1, {"__error__": f"row: has {len(cells)} fields, the header has {width}"}
-        return
-    yield line, 1, dict(zip(names, cells))
+        return line, span, {"__error__": f"row: the quote opened on line {line} runs to line {last}: "
+                                         f"these {span} lines were read as one row and not imported"
+                                         + ("; the quote is never closed, so this is the end of the file"
+                                            if end else "; reading went on after it")}
+    return line, 1, {"__error__": f"row: has {len(cells)} fields, the header has {width}"}
 
 
 def _at_end(handle: Any) -> bool:
@@ -379,11 +377,11 @@ def _import_rows(engine: Engine, rows: Iterable[tuple[int, int, Mapping[str, str
             break
         good: list[dict[str, Any]] = []
         lines: dict[Hashable, int] = {}
+        lines_seen = 0
         for line, span, row in chunk:
-            result.rows += span
-            error = row.get("__error__")
-            if error is not None:
-                rejected.append(Rejection(line, error, span))
+            lines_seen += span
+            if "__error__" in row:
+                rejected.append(Rejection(line, row["__error__"], span))
                 continue
             try:
                 values = validate(row)
@@ -408,6 +406,7 @@ def _import_rows(engine: Engine, rows: Iterable[tuple[int, int, Mapping[str, str
                     result.warnings.append(Warning_(line, _masked(values), problem))
             lines[k] = line
             good.append(values)
+        result.rows += lines_seen
         if good and spec.conflict:
             # in key order the unique index fills page by page (about 15% faster on SQLite), and concurrent
             # importers take their locks in one order
