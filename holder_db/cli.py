@@ -43,9 +43,16 @@ def _database_errors(url: str | None = None) -> Iterator[None]:
 
 def _ready(db_url: str | None) -> str:
     """The resolved URL of a database that is initialised (created or migrated to the newest schema on the way)."""
-    from holder_db import migrate, store
+    from holder_db import fastread, store
 
     url = store.resolve_url(db_url)
+    try:
+        if fastread.at_head(fastread.sqlite_path(db_url)):
+            return url  # a SQLite file at the newest migration: no need to load Alembic to say so
+    except fastread.NotFast:
+        pass
+    from holder_db import migrate
+
     with _database_errors(url):
         if migrate.current(url) != migrate.head():
             migrate.upgrade(url)

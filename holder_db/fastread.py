@@ -64,6 +64,19 @@ def _timestamp() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def at_head(path: str) -> bool:
+    """Whether the SQLite file at `path` is at the newest migration (so commands need not load Alembic)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return version is not None and version[0] == head()
+
+
 def holder_view(path: str, ssn: str, *, actor: str) -> dict[str, Any] | None:
     """What `queries.holder_view(session, ssn, actor=actor)` returns for the SQLite file at `path`, with the same
     audit row; NotFast when the short road does not apply."""

@@ -41,6 +41,7 @@ def test_the_short_road_steps_aside(tmp_path: Path) -> None:
     migrate.upgrade(f"sqlite:///{old}", "0001")
     with pytest.raises(fastread.NotFast, match="newest migration"):
         fastread.holder_view(fastread.sqlite_path(str(old)), "x", actor="a")
+    assert not fastread.at_head(str(old)) and not fastread.at_head(str(tmp_path / "none.db"))
     for url in ("postgresql://h/db", f"sqlite:///{tmp_path / 'none.db'}", f"sqlite:///{old}?mode=ro"):
         with pytest.raises(fastread.NotFast):
             fastread.sqlite_path(url)
@@ -48,6 +49,7 @@ def test_the_short_road_steps_aside(tmp_path: Path) -> None:
     out = CliRunner().invoke(main, ["db", "show", "110101198001010010", "--db", str(old)])
     assert out.exit_code == 1 and "no holder" in out.output
     assert migrate.current(f"sqlite:///{old}") == migrate.head() == fastread.head()
+    assert fastread.at_head(str(old))
 
 
 def test_the_light_copies_agree_with_their_sources(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
