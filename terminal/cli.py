@@ -1,5 +1,5 @@
-"""CLI edges of the terminal flows: `sscard terminal identify|pay|settle|refund|gate|kiosk` and
-`sscard db import-entitlements|import-records`.
+"""CLI edges of the terminal flows: `sscard terminal identify|pay|settle|refund|gate|kiosk` (the imports they
+feed on, `sscard db import-entitlements|import-records`, are holder_db's: holder_db/cli.py).
 
 Thin: options in, one flow call, text or JSON out. Expected failures (bad input, no card, a refused rule) print
 one line and exit non-zero, never a traceback; ID numbers only ever appear masked.
@@ -205,52 +205,6 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
         pass
     finally:
         g.stop()
-
-
-# ---- db import-entitlements / import-records --------------------------------------------------------------------
-
-def _import(path: Path, db_url: str | None, as_json: bool, spec_name: str) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from holder_db import entitlements, store
-    from holder_db.bulk import ImportFileError, import_csv
-
-    spec = getattr(entitlements, spec_name)
-    try:
-        with open(path, "rb") as f:
-            lines = max(sum(1 for _ in f) - 1, 0)
-    except OSError as exc:
-        _fail(as_json, f"cannot read {path}: {exc.strerror}")
-    try:
-        engine = store.get_engine(db_url)
-        with click.progressbar(length=lines, label=f"importing {path.name}", file=sys.stderr) as bar:
-            result = import_csv(engine, path, spec, progress=bar.update)
-    except ImportFileError as exc:
-        _fail(as_json, f"{path}: {exc}")
-    except SQLAlchemyError as exc:
-        _fail(as_json, _db_error(exc, db_url))
-    data = result.as_dict()
-    text = f"imported {data['imported']}, skipped {data['skipped']}, rejected {len(data['rejected'])}"
-    text += "".join(f"\n  line {r['line']}: {r['reason']}" for r in data["rejected"])
-    _out(as_json, data, text)
-
-
-@click.command("import-entitlements")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@_db_option
-@click.option("--json", "as_json", is_flag=True)
-def import_entitlements(path: Path, db_url: str | None, as_json: bool) -> None:
-    """Import entitlements to pay: entitlement_id,ssn,benefit,period,amount,bank_account (amount in fen)."""
-    _import(path, db_url, as_json, "ENTITLEMENT_IMPORT")
-
-
-@click.command("import-records")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@_db_option
-@click.option("--json", "as_json", is_flag=True)
-def import_records(path: Path, db_url: str | None, as_json: bool) -> None:
-    """Import records shared by other departments: ssn,kind,date (kind death, imprisonment or activity)."""
-    _import(path, db_url, as_json, "RECORD_IMPORT")
 
 
 # ---- pay --------------------------------------------------------------------------------------------------------
