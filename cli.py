@@ -67,16 +67,22 @@ COMMANDS: dict[str, Any] = {
         "show": "holder_db.cli:db_show",
         "card-add": "holder_db.cli:db_card_add",
         "card-status": "holder_db.cli:db_card_status",
-        "import-entitlements": "terminal.cli:import_entitlements",
-        "import-records": "terminal.cli:import_records",
+        "import-entitlements": "holder_db.cli:db_import_entitlements",
+        "import-records": "holder_db.cli:db_import_records",
+        "fund": "holder_db.cli:db_fund",
+        "ledger": {"check": "holder_db.cli:db_ledger_check"},
     },
 }
 
 HELP = {
+    "readers": "List PC/SC readers and whether a card is in each.",
+    "serve": "Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs.",
+    "personalize": "Personalize blank cards from a hopper for holders due a card.",
     "sim": "Software cards: make card images and serve them in the virtual reader.",
     "card": "Talk to a card in a PC/SC reader.",
     "db": "The cardholder base-information store.",
     "keys": "Issuer key sets.",
+    "ledger": "The double-entry ledger: reconciliation.",
     "pin": "The holder's PIN: verify, change, unblock (under secure messaging).",
     "qr": "E-card QR codes.",
     "ecard": "The e-card from a shell: counter activation code, phone activation, codes, loss; a sample holder.",
@@ -93,6 +99,21 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.table) | set(self.commands))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands from the table and HELP, importing only those HELP does not describe (so
+        `sscard --help` loads no package)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in HELP:
+                rows.append((name, HELP[name]))
+            else:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands:

@@ -2,7 +2,8 @@
 imprisonment, activity evidence), on holder_db's bulk machinery (line-numbered rejects, good rows in, a rerun
 adds nothing).
 
-    entitlements: entitlement_id,ssn,benefit,period,amount,bank_account    (amount in fen, period YYYY-MM)
+    entitlements: entitlement_id,ssn,benefit,period,amount,bank_account    (benefit a code of the benefit-kinds
+                                                                           table, amount in fen, period YYYY-MM)
     records:      ssn,kind,date                                           (kind death|imprisonment|activity,
                                                                            date YYYYMMDD or YYYY-MM-DD)
 """
@@ -12,14 +13,15 @@ import datetime as dt
 import re
 from typing import Any, Mapping
 
-from holder_db import models
+from holder_db import ledger, models
 from holder_db.bulk import ImportSpec
+from holder_db.kinds import benefit_kinds
 from holder_db.validate import FieldError, check_ssn
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _ACCOUNT = re.compile(r"^\d{12,32}$")
-MAX_FEN = 2**63 - 1
+MAX_FEN = ledger.MAX_FEN
 
 
 def _ssn(row: Mapping[str, str]) -> str:
@@ -35,17 +37,18 @@ def entitlement_row(row: Mapping[str, str]) -> dict[str, Any]:
         raise FieldError("entitlement_id", "must be 1-64 letters, digits or _.:/- (starting with a letter or digit)")
     ssn = _ssn(row)
     benefit = (row.get("benefit") or "").strip()
-    if not benefit or len(benefit) > 32 or not benefit.isprintable():
-        raise FieldError("benefit", "must be 1-32 printable characters")
+    if benefit not in benefit_kinds():
+        raise FieldError("benefit", "must be a code of the benefit-kinds table ("
+                         + ", ".join(benefit_kinds()) + ")")
     period = (row.get("period") or "").strip()
     if not _PERIOD.match(period):
         raise FieldError("period", "must be YYYY-MM")
     amount_text = (row.get("amount") or "").strip()
     if not (amount_text.isascii() and amount_text.isdigit()):
         raise FieldError("amount", "must be a whole, non-negative number of fen")
-    amount = int(amount_text)
+    amount = int(amount_text) if len(amount_text) <= 20 else MAX_FEN + 1
     if amount > MAX_FEN:
-        raise FieldError("amount", "is too large")
+        raise FieldError("amount", f"must be at most {MAX_FEN} fen")
     account = (row.get("bank_account") or "").strip()
     if not _ACCOUNT.match(account):
         raise FieldError("bank_account", "must be 12-32 digits")
@@ -82,6 +85,9 @@ ENTITLEMENT_IMPORT = ImportSpec(
     key=lambda values: values["entitlement_id"],
     conflict=("entitlement_id",),
     defaults=lambda: {"created_at": models.utcnow()},
+    compare=("ssn", "benefit", "period", "amount", "bank_account"),
+    frozen=("status", ("paid",)),  # money that went out is corrected by a new entitlement, never by editing
+    subject="entitlement",
 )
 
 RECORD_IMPORT = ImportSpec(

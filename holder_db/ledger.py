@@ -1,5 +1,12 @@
-"""Money: postings to accounts, in integer fen, that under concurrent writers never lose an update, never overdraw
-an account and never apply one idempotency key twice.
+"""Money: a double-entry ledger in integer fen that under concurrent writers never loses an update, never
+overdraws an account and never applies one idempotency key twice.
+
+Every entry has two legs that sum to zero: `post(account, amount, kind, key)` moves `amount` on the account and
+`-amount` on the other side, the fund the kind names (`FUNDS`: benefits are paid out of `fund:benefits`,
+contributions into personal medical accounts out of `fund:medical`, a settlement takes the personal account's part
+to `clearing:settlements` and a refund brings it back) unless the caller names the other account. Funds that pay
+out are credit-normal: their balance is minus the sum of their postings (what they have paid out, net), so no
+balance is ever negative while the sum of all postings is zero. `check` proves both.
 
 How: the balance moves by one conditional `UPDATE accounts SET balance = balance + :amount WHERE id = :id AND
 balance + :amount >= 0` (atomic on both engines: PostgreSQL re-checks the condition after waiting for the row
@@ -12,13 +19,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from holder_db import store
+from holder_db.kinds import MAX_FEN
 from holder_db.models import ACCOUNT_KINDS, Account, Posting, utcnow
 
 
@@ -69,7 +77,21 @@ def _insert(conn: Connection, table):  # type: ignore[no-untyped-def]
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-def open_account(db: str | Engine | Connection | None, kind: str, ref: str, holder_id: int | None = None) -> int:
+FUNDS: dict[str, tuple[str, bool]] = {
+    # posting kind -> (the other leg's fund account ref, is it credit-normal)
+    "benefit": ("fund:benefits", True),
+    "allocation": ("fund:medical", True),
+    "contribution": ("fund:medical", True),
+    "settlement": ("clearing:settlements", False),
+    "refund": ("clearing:settlements", False),
+}
+# any other kind: money from outside the books (a deposit: credit-normal source) or to it (a withdrawal: a sink),
+# two accounts so that neither balance can go negative
+EXTERNAL_IN, EXTERNAL_OUT = ("fund:external-in", True), ("fund:external-out", False)
+
+
+def open_account(db: str | Engine | Connection | None, kind: str, ref: str, holder_id: int | None = None,
+                 credit_normal: bool = False) -> int:
     """The id of the account (kind, ref), created with balance 0 if it does not exist yet."""
     if kind not in ACCOUNT_KINDS:
         raise LedgerError(f"account kind must be one of {', '.join(ACCOUNT_KINDS)}")
@@ -77,9 +99,16 @@ def open_account(db: str | Engine | Connection | None, kind: str, ref: str, hold
         raise LedgerError("account reference must be 1 to 64 characters")
     with _connection(db) as conn:
         conn.execute(_insert(conn, Account.__table__)
-                     .values(kind=kind, ref=ref, holder_id=holder_id, balance=0, created_at=utcnow())
+                     .values(kind=kind, ref=ref, holder_id=holder_id, balance=0, created_at=utcnow(),
+                             credit_normal=credit_normal)
                      .on_conflict_do_nothing(index_elements=["kind", "ref"]))
         return conn.execute(select(Account.id).where(Account.kind == kind, Account.ref == ref)).scalar_one()
+
+
+def fund_for(db: str | Engine | Connection | None, kind: str, amount: int = 1) -> int:
+    """The account on the other side of a posting of this kind and sign (created on first use)."""
+    ref, credit = FUNDS.get(kind) or (EXTERNAL_IN if amount > 0 else EXTERNAL_OUT)
+    return open_account(db, "fund", ref, credit_normal=credit)
 
 
 def _existing(conn: Connection, key: str) -> PostResult | None:
@@ -94,48 +123,81 @@ def _same(found: PostResult, account_id: int, amount: int, kind: str) -> PostRes
 
 
 def post(db: str | Engine | Connection | None, account_id: int, amount: int, kind: str,
-         idempotency_key: str) -> PostResult:
-    """Move `amount` fen (negative: take out) on the account, once per idempotency key.
+         idempotency_key: str, *, contra: int | None = None) -> PostResult:
+    """Move `amount` fen (negative: take out) on the account and `-amount` on `contra` (default: the fund the
+    kind names, `FUNDS`), once per idempotency key; returns the account's leg.
 
-    `db` is a URL or engine (the posting gets its own transaction, committed on return) or a Connection in a
-    transaction the caller commits (so a posting and, say, a settlement row land together). A key posted before
+    `db` is a URL or engine (the entry gets its own transaction, committed on return) or a Connection in a
+    transaction the caller commits (so an entry and, say, a settlement row land together). A key posted before
     returns that posting with applied=False (KeyReused if it was for a different account, amount or kind)."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise LedgerError("amount must be an integer number of fen")
-    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200:
-        raise LedgerError("idempotency key must be 1 to 200 characters")
+    if amount == 0:
+        raise LedgerError("amount must not be zero: an entry that moves nothing is not made")
+    if abs(amount) > MAX_FEN:
+        raise LedgerError(f"amount must be at most {MAX_FEN} fen")
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 190:
+        raise LedgerError("idempotency key must be 1 to 190 characters")
     if not isinstance(kind, str) or not 0 < len(kind) <= 32:
         raise LedgerError("posting kind must be 1 to 32 characters")
     with _connection(db) as conn:
         found = _existing(conn, idempotency_key)
         if found is not None:
             return _same(found, account_id, amount, kind)
+        other = contra if contra is not None else fund_for(conn, kind, amount)
+        if other == account_id:
+            raise LedgerError("an entry needs two different accounts")
         savepoint = conn.begin_nested()
-        balance = conn.execute(text("UPDATE accounts SET balance = balance + :amount "
-                                    "WHERE id = :id AND balance + :amount >= 0 RETURNING balance"),
-                               {"amount": amount, "id": account_id}).scalar()
+        balance = _move(conn, account_id, amount)
         if balance is None:
             savepoint.rollback()
-            current = conn.execute(select(Account.balance).where(Account.id == account_id)).scalar()
-            if current is None:
-                raise UnknownAccount(f"no account with id {account_id}")
-            raise Overdraft(f"account {account_id} holds {current} fen; taking {-amount} would overdraw it")
-        table = Posting.__table__  # type: ignore[attr-defined]
-        row = conn.execute(
-            _insert(conn, table)
-            .values(account_id=account_id, amount=amount, kind=kind, idempotency_key=idempotency_key,
-                    balance_after=balance, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(table.c.id, table.c.account_id, table.c.amount, table.c.kind, table.c.idempotency_key,
-                       table.c.balance_after)).first()
+            _refusal(conn, account_id, amount)
+        row = _insert_leg(conn, account_id, amount, kind, idempotency_key, balance, idempotency_key)
         if row is None:  # another writer posted this key between our look and our insert
             savepoint.rollback()
             found = _existing(conn, idempotency_key)
             if found is None:
                 raise LedgerError("idempotency key conflict could not be resolved; try again")
             return _same(found, account_id, amount, kind)
+        other_balance = _move(conn, other, -amount)
+        if other_balance is None:
+            savepoint.rollback()
+            _refusal(conn, other, -amount)
+        if _insert_leg(conn, other, -amount, kind, f"{idempotency_key}/contra", other_balance,
+                       idempotency_key) is None:
+            savepoint.rollback()
+            raise LedgerError(f"the other leg of {idempotency_key!r} is already posted; try again")
         savepoint.commit()
         return PostResult(*row, applied=True)
+
+
+def _move(conn: Connection, account_id: int, amount: int) -> int | None:
+    """Apply a leg to the account's balance (minus it on a credit-normal account) if that leaves it >= 0; the
+    new balance, or None when it would go negative or the account does not exist."""
+    return conn.execute(text("UPDATE accounts SET balance = balance + (CASE WHEN credit_normal THEN -1 ELSE 1 END)"
+                             " * :amount WHERE id = :id AND balance + (CASE WHEN credit_normal THEN -1 ELSE 1 END)"
+                             " * :amount >= 0 RETURNING balance"),
+                        {"amount": amount, "id": account_id}).scalar()
+
+
+def _refusal(conn: Connection, account_id: int, amount: int) -> None:
+    current = conn.execute(select(Account.balance, Account.credit_normal).where(Account.id == account_id)).first()
+    if current is None:
+        raise UnknownAccount(f"no account with id {account_id}")
+    taking = -amount if not current.credit_normal else amount
+    raise Overdraft(f"account {account_id} holds {current.balance} fen; taking {taking} would overdraw it")
+
+
+def _insert_leg(conn: Connection, account_id: int, amount: int, kind: str, key: str, balance: int,
+                entry: str) -> Any:
+    table = Posting.__table__  # type: ignore[attr-defined]
+    return conn.execute(
+        _insert(conn, table)
+        .values(account_id=account_id, amount=amount, kind=kind, idempotency_key=key, balance_after=balance,
+                created_at=utcnow(), entry=entry)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.id, table.c.account_id, table.c.amount, table.c.kind, table.c.idempotency_key,
+                   table.c.balance_after)).first()
 
 
 def balance(db: str | Engine | Connection | None, account_id: int) -> int:
@@ -160,3 +222,61 @@ def is_posted(db: str | Engine | Connection | None, keys: list[str]) -> set[str]
     with _connection(db, write=False) as conn:
         return set(conn.execute(select(Posting.idempotency_key)
                                 .where(Posting.idempotency_key.in_(keys))).scalars())  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What `check` found: the sum of every posting (0 when balanced), accounts whose balance is not what their
+    postings say, entries whose legs do not sum to zero."""
+
+    postings: int
+    accounts: int
+    total: int
+    wrong_balances: list[dict[str, Any]]
+    unbalanced_entries: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return self.total == 0 and not self.wrong_balances and not self.unbalanced_entries
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "postings": self.postings, "accounts": self.accounts, "sum": self.total,
+                "wrong_balances": self.wrong_balances, "unbalanced_entries": self.unbalanced_entries}
+
+
+def check(db: str | Engine | Connection | None, limit: int = 20) -> Reconciliation:
+    """Reconcile the ledger in one read: the postings sum to zero, each entry's legs sum to zero, and each
+    account's balance equals its postings (minus them on a credit-normal account). Three aggregate queries, so
+    it runs in the database however many postings there are."""
+    with _connection(db, write=False) as conn:
+        count, total = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM postings")).one()
+        accounts = conn.execute(text("SELECT COUNT(*) FROM accounts")).scalar_one()
+        wrong = conn.execute(text(
+            "SELECT a.id, a.kind, a.ref, a.balance, "
+            "(CASE WHEN a.credit_normal THEN -1 ELSE 1 END) * COALESCE(SUM(p.amount), 0) AS expected "
+            "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id "
+            "GROUP BY a.id, a.kind, a.ref, a.balance, a.credit_normal "
+            "HAVING a.balance <> (CASE WHEN a.credit_normal THEN -1 ELSE 1 END) * COALESCE(SUM(p.amount), 0) "
+            "ORDER BY a.id LIMIT :limit"), {"limit": limit}).all()
+        entries = conn.execute(text(
+            "SELECT COALESCE(entry, idempotency_key) AS e, SUM(amount) AS s, COUNT(*) AS n FROM postings "
+            "GROUP BY COALESCE(entry, idempotency_key) HAVING SUM(amount) <> 0 ORDER BY MIN(id) LIMIT :limit"),
+            {"limit": limit}).all()
+    return Reconciliation(
+        postings=int(count), accounts=int(accounts), total=int(total),
+        wrong_balances=[{"account": r.id, "kind": r.kind, "ref": _shown_ref(r.ref), "balance": int(r.balance),
+                         "postings_say": int(r.expected)} for r in wrong],
+        unbalanced_entries=[{"entry": r.e, "sum": int(r.s), "legs": int(r.n)} for r in entries])
+
+
+def _shown_ref(ref: str) -> str:
+    """Account references can hold an ID number ("medical:<ssn>") or a bank account: shown masked."""
+    from cardlib.idnumber import mask
+    from cardlib.pboc import mask_pan
+
+    head, _, tail = ref.rpartition(":")
+    if len(tail) == 18:
+        return f"{head}:{mask(tail)}" if head else mask(tail)
+    if tail.isdigit() and len(tail) >= 12:
+        return f"{head}:{mask_pan(tail)}" if head else mask_pan(tail)
+    return ref

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DDL, Date, DateTime, Float, ForeignKey, Integer, String,
-                        Text, UniqueConstraint, event, text)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DDL, Date, DateTime, Float, ForeignKey, Integer,
+                        String, Text, UniqueConstraint, event, false, text)
 from sqlmodel import Field, SQLModel
 
 CARD_STATES = ("applied", "produced", "issued", "active", "lost", "replaced", "cancelled")
@@ -149,6 +149,9 @@ class Account(SQLModel, table=True):
     holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("holders.id"), index=True))
     balance: int = Field(default=0, sa_column=_fen())
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # credit-normal (a fund that pays out): the balance is minus the sum of its postings, so it too is never
+    # negative while every entry's postings sum to zero (holder_db.ledger)
+    credit_normal: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class Posting(SQLModel, table=True):
@@ -163,6 +166,9 @@ class Posting(SQLModel, table=True):
     idempotency_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # the double entry this posting is a leg of (the first leg's idempotency key); NULL on postings made before
+    # the ledger was double-entry, which count as their own entry
+    entry: Optional[str] = Field(default=None, sa_column=Column(String(200), index=True))
 
 
 class MedicalAccount(SQLModel, table=True):

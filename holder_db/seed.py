@@ -73,7 +73,7 @@ def seed(engine: Engine, n: int, seed: int = 0, *, progress: Callable[[int], Non
     if not validate:
         spec = bulk.ImportSpec(table=spec.table, header=spec.header, validate=_typed, key=spec.key,
                                conflict=spec.conflict, defaults=spec.defaults)
-    rows = ((i + 2, row) for i, row in enumerate(holders(n, seed)))
+    rows = ((i + 2, 1, row) for i, row in enumerate(holders(n, seed)))
     return bulk.import_rows(engine, rows, spec, progress=progress)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from operator import mul
@@ -140,6 +141,58 @@ _today_at: list = [-1e9, None]
 _LOADED_ON = dt.date.today()
 
 
+NAME_MAX = 50  # characters: the store takes any GB18030 (that is, any Unicode) name up to this long
+
+
+def _name_error(name: str) -> str:
+    if not name:
+        return "must not be empty"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "must not contain control characters (a line break, a tab...)"
+    if len(name) > NAME_MAX:
+        return f"must be at most {NAME_MAX} characters (it has {len(name)})"
+    bad = next(c for c in name if not c.isprintable())
+    return f"must not contain invisible or unassigned characters (U+{ord(bad):04X})"
+
+
+_NAME_FAST = 0  # bytes that surely fit 姓名 alone, read from the profile on first use
+
+
+def name_problem(name: str) -> str | None:
+    """Why a stored name cannot go on the card as it is, or None when it can. The one rule is the profile's
+    (`cardlib.fields.split_name`: 姓名 is GBK in 30 bytes, 姓名扩展 takes the rest in 20); personalization
+    applies the same function, so the import's warning and the card agree."""
+    global _NAME_FAST
+    try:
+        raw = name.encode("gbk")
+    except UnicodeEncodeError:
+        outside = "".join(dict.fromkeys(c for c in name if not _gbk(c)))
+        return (f"{outside} ({', '.join(f'U+{ord(c):04X}' for c in outside)}) not in GBK, the card's "
+                "character set for 姓名: the card needs the name as the issuer's rare-character (生僻字) rule "
+                "gives it")
+    if not _NAME_FAST:
+        from apdu_specs import profile
+
+        _NAME_FAST = profile().field("name")[1].length
+    if len(raw) <= _NAME_FAST:
+        return None
+    from cardlib import fields
+
+    try:
+        fields.split_name(name)
+    except fields.FieldError as exc:
+        return f"{len(raw)} GBK bytes: {exc}"
+    return None
+
+
+def _gbk(c: str) -> bool:
+    try:
+        c.encode("gbk")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def holder_row(row: Mapping[str, str], today: dt.date | None = None) -> dict[str, object]:
     """Validate one holder (the import file's columns, as strings) into the values for the holders table."""
     ssn = row["ssn"].strip()
@@ -147,8 +200,8 @@ def holder_row(row: Mapping[str, str], today: dt.date | None = None) -> dict[str
     if ssn[17] == "x":
         ssn = ssn.upper()
     name = row["name"].strip()
-    if not name or len(name) > 50 or not name.isprintable():
-        raise FieldError("name", "must not be empty" if not name else "must be at most 50 printable characters")
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise FieldError("name", _name_error(name))
     g = row["gender"].strip()
     if g != gender:
         if g not in ("1", "2"):

@@ -1,5 +1,5 @@
-"""CLI edges of the terminal flows: `sscard terminal identify|pay|settle|refund|gate|kiosk` and
-`sscard db import-entitlements|import-records`.
+"""CLI edges of the terminal flows: `sscard terminal identify|pay|settle|refund|gate|kiosk` (the imports they
+feed on, `sscard db import-entitlements|import-records`, are holder_db's: holder_db/cli.py).
 
 Thin: options in, one flow call, text or JSON out. Expected failures (bad input, no card, a refused rule) print
 one line and exit non-zero, never a traceback; ID numbers only ever appear masked.
@@ -29,6 +29,23 @@ def _fail(as_json: bool, message: str, code: int = 1) -> NoReturn:
     else:
         click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _db_error(exc: BaseException, db_url: str | None) -> str:
+    from holder_db.dberrors import describe
+    from holder_db.store import resolve_url
+
+    return describe(exc, resolve_url(db_url))
+
+
+def _store(db_url: str | None, as_json: bool) -> Any:
+    """The terminal's holder_db, or one line saying why it cannot be opened (a folder that cannot be made...)."""
+    from terminal.dbstore import DbStore
+
+    try:
+        return DbStore(db_url)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(as_json, _db_error(exc, db_url))
 
 
 def _split_text(split: dict[str, int]) -> str:
@@ -81,7 +98,7 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
-    db = DbStore(db_url)
+    db = _store(db_url, as_json)
     try:
         if ssn is not None:
             done = flow.settle_db(db, ssn, policy, bill, year=year, receipts_dir=receipts_dir)
@@ -97,7 +114,7 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}; nothing was settled")
     except SQLAlchemyError as exc:
-        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+        _fail(as_json, _db_error(exc, db_url))
     payload = {**done.split, "settlement_id": done.settlement_id}
     _out(as_json, payload, _split_text(done.split) + f"\nsettlement     {done.settlement_id}")
 
@@ -122,7 +139,7 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
-    db = DbStore(db_url)
+    db = _store(db_url, as_json)
     try:
         if reader is None:
             done = flow.refund(db, settlement_id, receipts_dir=receipts_dir)
@@ -135,7 +152,7 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
-        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+        _fail(as_json, _db_error(exc, db_url))
     _out(as_json, {**done.split, "settlement_id": settlement_id, "refunded": True},
          _split_text(done.split) + f"\nrefunded       {settlement_id}")
 
@@ -177,60 +194,16 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
         g.stop()
 
 
-# ---- db import-entitlements / import-records --------------------------------------------------------------------
-
-def _import(path: Path, db_url: str | None, as_json: bool, spec_name: str) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from holder_db import entitlements, store
-    from holder_db.bulk import ImportFileError, import_csv
-
-    spec = getattr(entitlements, spec_name)
-    try:
-        with open(path, "rb") as f:
-            lines = max(sum(1 for _ in f) - 1, 0)
-    except OSError as exc:
-        _fail(as_json, f"cannot read {path}: {exc.strerror}")
-    try:
-        engine = store.get_engine(db_url)
-        with click.progressbar(length=lines, label=f"importing {path.name}", file=sys.stderr) as bar:
-            result = import_csv(engine, path, spec, progress=bar.update)
-    except ImportFileError as exc:
-        _fail(as_json, f"{path}: {exc}")
-    except SQLAlchemyError as exc:
-        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
-    data = result.as_dict()
-    text = f"imported {data['imported']}, skipped {data['skipped']}, rejected {len(data['rejected'])}"
-    text += "".join(f"\n  line {r['line']}: {r['reason']}" for r in data["rejected"])
-    _out(as_json, data, text)
-
-
-@click.command("import-entitlements")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-def import_entitlements(path: Path, db_url: str | None, as_json: bool) -> None:
-    """Import entitlements to pay: entitlement_id,ssn,benefit,period,amount,bank_account (amount in fen)."""
-    _import(path, db_url, as_json, "ENTITLEMENT_IMPORT")
-
-
-@click.command("import-records")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-def import_records(path: Path, db_url: str | None, as_json: bool) -> None:
-    """Import records shared by other departments: ssn,kind,date (kind death, imprisonment or activity)."""
-    _import(path, db_url, as_json, "RECORD_IMPORT")
-
-
 # ---- pay --------------------------------------------------------------------------------------------------------
 
 @click.command("pay")
 @click.option("--period", required=True, help="The period to pay, YYYY-MM.")
 @db_option
 @receipts_option
+@click.option("--max-age", type=click.IntRange(1, 150), default=105, show_default=True,
+              help="Hold for review the entitlements of holders older than this at the period's end.")
 @click.option("--json", "as_json", is_flag=True)
-def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
+def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_json: bool) -> None:
     """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -241,7 +214,7 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> N
         risk.period_end(period)
     except risk.PeriodError as exc:
         _fail(as_json, str(exc))
-    db = DbStore(db_url)
+    db = _store(db_url, as_json)
     try:
         with click.progressbar(length=0, label=f"paying {period}", file=sys.stderr) as bar:
             def progress(decisions: Any) -> Any:
@@ -250,10 +223,11 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, as_json: bool) -> N
                     yield d
                     bar.update(1)
 
-            outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress)
+            outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress,
+                                         max_age=max_age)
         db.mark_held(h["entitlement_id"] for h in outcome.held)
     except SQLAlchemyError as exc:
-        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+        _fail(as_json, _db_error(exc, db_url))
     data = outcome.as_dict()
     from terminal.receipts import yuan
 
@@ -295,7 +269,7 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
 
     if (reader is None) == (token is None):
         _fail(as_json, "give exactly one of --reader NAME or --qr TOKEN")
-    db = DbStore(db_url)
+    db = _store(db_url, as_json)
     try:
         if token is not None:
             from ecard import status_list as sl
@@ -318,7 +292,7 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
     except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
-        _fail(as_json, f"database error ({exc.__class__.__name__}); is it initialised (`sscard db init`)?")
+        _fail(as_json, _db_error(exc, db_url))
     _out(as_json, answer.as_dict(), answer.as_text())
     sys.exit(0 if answer.ok else 2)
 
@@ -346,7 +320,7 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
     from terminal.cardsession import read_pin
     from terminal.dbstore import DbStore
 
-    db = DbStore(db_url)
+    db = _store(db_url, as_json)
 
     def confirm(pending: list[dict[str, Any]]) -> bool:
         if not as_json:

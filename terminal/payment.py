@@ -1,12 +1,15 @@
 """Benefit payment (待遇发放): pay every due entitlement of a period once, hold back what a risk rule catches.
 
-Each payment is a ledger posting whose idempotency key is the entitlement id, so a second run (or a run racing
-another) pays nothing twice: what the ledger already holds is `skipped` with `already_paid`. The decision per
+Each payment is a ledger entry (the benefits fund debited, the holder's account credited) whose idempotency key is
+the entitlement id, so a second run (or a run racing another) pays nothing twice: what the ledger already holds is
+`skipped` with `already_paid`; an entitlement that repeats another of the same holder, benefit and period is held
+(`duplicate_entitlement`), and a zero amount is `skipped` (`zero_amount`), neither posted nor receipted. The decision per
 entitlement is pure (`plan`); the store behind it (holder_db) is reached through the small `PaymentStore`
 protocol, which terminal/paystore.py implements over holder_db.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
@@ -54,31 +57,41 @@ class PaymentStore(Protocol):
 
 
 def plan(entitlements: Iterable[Entitlement], *, already_paid: set[str], records: Iterable[SharedRecord],
-         card_status: Mapping[str, str | None], holders_of_account: Mapping[str, set[str]]) -> list[Decision]:
-    """Decide each entitlement: skip what was paid, hold what a rule catches (with every reason), pay the rest."""
+         card_status: Mapping[str, str | None], holders_of_account: Mapping[str, set[str]],
+         today: dt.date | None = None, max_age: int = risk.MAX_AGE) -> list[Decision]:
+    """Decide each entitlement: skip what was paid or moves no money (a zero amount is neither posted nor
+    receipted), hold what a rule catches (with every reason), pay the rest."""
+    entitlements = list(entitlements)
     by_ssn: dict[str, list[SharedRecord]] = {}
     for r in records:
         by_ssn.setdefault(r.ssn, []).append(r)
+    repeated = risk.duplicates(entitlements, already_paid)
     out = []
     for e in entitlements:
         if e.entitlement_id in already_paid:
             out.append(Decision(e, "skip", ("already_paid",)))
             continue
+        if e.amount == 0:
+            out.append(Decision(e, "skip", ("zero_amount",)))
+            continue
         reasons = risk.check(e, records=by_ssn.get(e.ssn, ()), card_status=card_status.get(e.ssn),
-                             holders_of_account=holders_of_account)
+                             holders_of_account=holders_of_account, duplicate=e.entitlement_id in repeated,
+                             today=today, max_age=max_age)
         out.append(Decision(e, "hold", tuple(reasons)) if reasons else Decision(e, "pay"))
     return out
 
 
 def pay_period(store: PaymentStore, period: str, *, receipts_dir: Any = None,
-               progress: Callable[[Iterable[Decision]], Iterable[Decision]] | None = None) -> Outcome:
+               progress: Callable[[Iterable[Decision]], Iterable[Decision]] | None = None,
+               today: dt.date | None = None, max_age: int = risk.MAX_AGE) -> Outcome:
     """Run the batch for one period; every payment made leaves a receipt when receipts_dir is given."""
     risk.period_end(period)
     due = store.due(period)
     ssns = {e.ssn for e in due}
     decisions = plan(due, already_paid=store.paid_ids(e.entitlement_id for e in due), records=store.records(ssns),
                      card_status=store.card_status(ssns),
-                     holders_of_account=risk.account_holders(store.all_entitlements()))
+                     holders_of_account=risk.account_holders(store.all_entitlements()), today=today,
+                     max_age=max_age)
     return execute(store, period, decisions, receipts_dir=receipts_dir, progress=progress)
 
 
@@ -88,6 +101,8 @@ def execute(store: PaymentStore, period: str, decisions: list[Decision], *, rece
     outcome = Outcome(period)
     for d in (progress(decisions) if progress else decisions):
         e = d.entitlement
+        if d.action == "pay" and e.amount == 0:  # a decision made elsewhere: still nothing to post or receipt
+            d = Decision(e, "skip", ("zero_amount",))
         if d.action == "skip":
             outcome.skipped.append({"entitlement_id": e.entitlement_id, "reason": d.reasons[0]})
         elif d.action == "hold":

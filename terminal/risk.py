@@ -1,13 +1,19 @@
 """Risk rules for benefit payment (待遇发放): why an entitlement must be held back instead of paid.
 
-Pure: the caller gathers the facts (shared records, card status, who else is paid into the same bank account)
-and gets back a list of reason codes; an empty list means the payment may go out.
+Pure: the caller gathers the facts (shared records, card status, who else is paid into the same bank account,
+which entitlements repeat one another) and gets back a list of reason codes; an empty list means the payment may
+go out. What a benefit is comes from the benefit-kinds table (holder_db/data/benefit_kinds.tsv: code, kind, age
+bounds), never from words in its name.
 
-    deceased        a death record dated on or before the period's end
-    imprisoned      an imprisonment record dated on or before the period's end
-    shared_account  the entitlement's bank account also receives entitlements of another holder
-    abnormal_age    a pension for a holder younger than 50 at the period's end
-    card_not_active the holder has no card in the active state
+    deceased              a death record dated on or before the period's end
+    imprisoned            an imprisonment record dated on or before the period's end
+    shared_account        the entitlement's bank account also receives entitlements of another holder
+    abnormal_age          at the period's end the holder is younger than the kind's minimum age, or older than
+                          its maximum (by default the run's `max_age`, 105): held for review
+    card_not_active       the holder has no card in the active state
+    duplicate_entitlement another entitlement of the same holder, benefit and period comes first
+    future_period         the period has not begun yet
+    unknown_benefit       the benefit code is not in the benefit-kinds table
 """
 from __future__ import annotations
 
@@ -15,13 +21,15 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Hashable, Iterable, Mapping
 
 from cardlib import idnumber
+from holder_db.kinds import BenefitKind, benefit_kinds
 
-REASONS = ("deceased", "imprisoned", "shared_account", "abnormal_age", "card_not_active")
+REASONS = ("deceased", "imprisoned", "shared_account", "abnormal_age", "card_not_active", "duplicate_entitlement",
+           "future_period", "unknown_benefit")
 RECORD_KINDS = ("death", "imprisonment", "activity")
-PENSION_AGE_FLOOR = 50
+MAX_AGE = 105
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -55,9 +63,8 @@ def period_end(period: str) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def is_pension(benefit: str) -> bool:
-    b = benefit.lower()
-    return "pension" in b or "养老" in b
+def kind_of(benefit: str) -> BenefitKind | None:
+    return benefit_kinds().get(benefit)
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -79,13 +86,35 @@ def account_holders(entitlements: Iterable[Entitlement]) -> dict[str, set[str]]:
     return holders
 
 
+def duplicate_key(e: Entitlement) -> Hashable:
+    """What makes two entitlements the same payment: holder, benefit and period."""
+    return (e.ssn, e.benefit, e.period)
+
+
+def duplicates(entitlements: Iterable[Entitlement], paid: Iterable[str] = ()) -> set[str]:
+    """The entitlement ids that repeat an earlier one of the same holder, benefit and period: one already paid
+    comes first, else the smallest id; all the others are duplicates."""
+    paid_ids = set(paid)
+    groups: dict[Hashable, list[Entitlement]] = {}
+    for e in entitlements:
+        groups.setdefault(duplicate_key(e), []).append(e)
+    out: set[str] = set()
+    for group in groups.values():
+        if len(group) > 1:
+            first = min(group, key=lambda e: (e.entitlement_id not in paid_ids, e.entitlement_id))
+            out |= {e.entitlement_id for e in group if e is not first}
+    return out
+
+
 def check(entitlement: Entitlement, *, records: Iterable[SharedRecord] = (), card_status: str | None,
-          holders_of_account: Mapping[str, set[str]] | None = None, born: dt.date | None = None) -> list[str]:
+          holders_of_account: Mapping[str, set[str]] | None = None, born: dt.date | None = None,
+          duplicate: bool = False, today: dt.date | None = None, max_age: int = MAX_AGE) -> list[str]:
     """The reason codes that hold this entitlement back, in REASONS order; [] when it may be paid.
 
     `records` are the holder's shared records, `card_status` the state of the holder's current card (None when
     the holder has none), `holders_of_account` the map from account_holders, `born` the birth date when known
-    otherwise (else it is read from the ID number).
+    otherwise (else it is read from the ID number), `duplicate` whether `duplicates` named it, `today` the day of
+    the run, `max_age` the oldest age paid without review.
     """
     end = period_end(entitlement.period)
     own = [r for r in records if r.ssn == entitlement.ssn]
@@ -96,10 +125,21 @@ def check(entitlement: Entitlement, *, records: Iterable[SharedRecord] = (), car
         reasons.append("imprisoned")
     if holders_of_account and len(holders_of_account.get(entitlement.bank_account, set()) | {entitlement.ssn}) > 1:
         reasons.append("shared_account")
-    if is_pension(entitlement.benefit):
-        birth = born or birth_date(entitlement.ssn)
-        if birth is None or age_on(birth, end) < PENSION_AGE_FLOOR:
+    kind = kind_of(entitlement.benefit)
+    birth = born or birth_date(entitlement.ssn)
+    if birth is None:
+        reasons.append("abnormal_age")
+    else:
+        age = age_on(birth, end)
+        top = min(max_age, kind.max_age) if kind is not None and kind.max_age is not None else max_age
+        if (kind is not None and age < kind.min_age) or age > top:
             reasons.append("abnormal_age")
     if card_status != "active":
         reasons.append("card_not_active")
+    if duplicate:
+        reasons.append("duplicate_entitlement")
+    if end.replace(day=1) > (today or dt.date.today()):
+        reasons.append("future_period")
+    if kind is None:
+        reasons.append("unknown_benefit")
     return reasons

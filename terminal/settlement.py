@@ -1,6 +1,7 @@
 """Medical settlement (就医结算): split a hospital bill between the fund, the personal account and cash.
 
-Pure arithmetic in integer fen. Rates come from the TOML text as Decimal (never float), products are rounded
+Pure arithmetic in integer fen, each amount and the total at most MAX_FEN (10^15 fen), so every product stays
+exact in Decimal's 28 digits and fits the database's 64-bit columns. Rates come from the TOML text as Decimal (never float), products are rounded
 half up, and every cap is respected, so the parts always add up to the bill's total:
 
     total          = all items
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
+
+from holder_db.kinds import MAX_FEN
 
 CATEGORIES = ("A", "B", "C")
 SPLIT_KEYS = ("total", "out_of_catalog", "self_pay_first", "deductible", "fund", "account", "cash")
@@ -81,10 +84,17 @@ class Split:
 
 def _fen(value: Any, what: str, error: type[ValueError]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"{what} must be a whole number of fen, got {value!r}")
+        raise error(f"{what} must be a whole number of fen, got {_short(value)}")
     if value < 0:
-        raise error(f"{what} must not be negative, got {value}")
+        raise error(f"{what} must not be negative, got {_short(value)}")
+    if value > MAX_FEN:
+        raise error(f"{what} must be at most {MAX_FEN} fen (ten trillion yuan), got {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else f"a {len(str(value))}-digit number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _rate(value: Any, what: str) -> Decimal:
@@ -184,6 +194,8 @@ def split(policy: Policy, bill: Bill, usage: Usage = Usage()) -> Split:
                         ("fund used", usage.fund_used)):
         _fen(value, what, BillError)
     total = sum(i.amount for i in bill.items)
+    if total > MAX_FEN:
+        raise BillError(f"bill total must be at most {MAX_FEN} fen (ten trillion yuan)")
     out_of_catalog = sum(i.amount for i in bill.items if i.category == "C")
     self_pay_first = times(sum(i.amount for i in bill.items if i.category == "B"), policy.self_pay_first_rate)
     eligible = total - out_of_catalog - self_pay_first

@@ -41,12 +41,12 @@ def mistakes_file(path: Path) -> dict[int, str]:
         f"{C},,2,01,19551231,310101,310101",                         # 12 name
         f"{C},赵敏,2,01,19551231",                                   # 13 too few fields
         "",                                                          # 14 blank: ignored
-        f'{C},"赵\n敏",2,01,19551231,310101,310101',                  # 15-16 name with a newline
+        f'{C},"赵\n敏",2,01,19551231,310101,310101',                  # 15-16 a quoted line break: one row, 2 lines
         f"{C},赵敏,2,01,19551231,310101,310101",                     # 17 good
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {5: "ssn", 6: "gender", 7: "nation", 8: "birth_date", 9: "birth_date", 10: "region", 11: "region",
-            12: "name", 13: "row", 15: "name"}
+            12: "name", 13: "row", 15: "row"}
 
 
 def test_import_a_file_full_of_mistakes_twice(db_url: str, tmp_path: Path) -> None:
@@ -56,6 +56,8 @@ def test_import_a_file_full_of_mistakes_twice(db_url: str, tmp_path: Path) -> No
     result = bulk.import_csv(engine, path, bulk.HOLDER_IMPORT, batch_size=3)
     assert (result.imported, result.skipped) == (3, 1)
     assert {r.line: r.reason.split(":")[0] for r in result.rejected} == expected
+    assert result.rows == 16 - 1 and result.accounted  # 16 data lines, one of them blank
+    assert "line 15 runs to line 16" in next(r.reason for r in result.rejected if r.line == 15)
     for r in result.rejected:
         assert not FULL_ID.search(r.reason), r.reason
     with store.session(db_url) as s:
@@ -78,25 +80,27 @@ def test_cli_import_prints_the_json_summary(db_url: str, tmp_path: Path) -> None
     assert "importing holders" in out.stderr
     assert summary["imported"] == 3 and summary["skipped"] == 1
     assert [r["line"] for r in summary["rejected"]] == sorted(expected)
-    assert all(set(r) == {"line", "reason"} for r in summary["rejected"])
+    assert all(set(r) == {"line", "lines", "reason"} for r in summary["rejected"])
+    assert summary["rows"] == 15 and summary["accounted"] is True and summary["encoding"] == "utf-8"
     again = json.loads(runner.invoke(main, ["db", "import", str(path), "--db", db_url, "--json"]).stdout)
     assert again["imported"] == 0 and again["skipped"] == 4
 
 
-def test_a_row_that_is_not_utf8_is_rejected_and_the_rest_go_in(db_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "latin.csv"
+def test_a_utf8_file_with_a_gbk_line_pasted_in_is_refused_whole(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
     path.write_bytes((HEADER + "\n").encode() + f"{A},张伟,1,01,19800101,110101,110101\n".encode()
                      + f"{B},".encode() + "李娜".encode("gbk") + b",2,01,19900515,440305,440305\n"
                      + f"{C},赵敏,2,01,19551231,310101,310101\n".encode())
-    result = bulk.import_csv(store.get_engine(db_url), path, bulk.HOLDER_IMPORT)
-    assert result.imported == 2
-    assert [(r.line, r.reason) for r in result.rejected] == [(3, "row: the line is not UTF-8 text")]
+    with pytest.raises(bulk.ImportFileError, match="mixes encodings: line 2 is UTF-8, line 3 is not"):
+        bulk.import_csv(store.get_engine(db_url), path, bulk.HOLDER_IMPORT)
+    with store.session(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Holder)) == 0
 
 
 @pytest.mark.parametrize("content, words", [
     (b"", "empty"),
     (b"ssn,name\n1,2\n", "header must be"),
-    (b"\xff\xfe" + HEADER.encode("utf-16-le"), "not UTF-8"),
+    (b"\xff\xfe" + HEADER.encode("utf-16-le"), "neither UTF-8"),
 ])
 def test_a_file_that_cannot_be_imported_inserts_nothing(db_url: str, tmp_path: Path, content: bytes,
                                                        words: str) -> None:

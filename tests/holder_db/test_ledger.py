@@ -36,7 +36,10 @@ def test_post_and_replay(db_url: str) -> None:
     (10.5, "x-2", ledger.LedgerError, "integer number of fen"),
     (True, "x-3", ledger.LedgerError, "integer number of fen"),
     (10, "", ledger.LedgerError, "idempotency key"),
-    (10, "k" * 201, ledger.LedgerError, "idempotency key"),
+    (10, "k" * 191, ledger.LedgerError, "idempotency key"),
+    (0, "x-4", ledger.LedgerError, "must not be zero"),
+    (10**15 + 1, "x-5", ledger.LedgerError, "at most 1000000000000000 fen"),
+    (-10**29, "x-6", ledger.LedgerError, "at most"),
     (999, "seed", ledger.KeyReused, "different posting"),
 ])
 def test_refused_postings_change_nothing(db_url: str, amount, key, error, words) -> None:  # type: ignore[no-untyped-def]
@@ -104,6 +107,8 @@ def check_ledger(url: str, account: int, outcomes: list[tuple[str, int, bool]]) 
         running += amount
         assert after == running >= 0  # in commit order, every balance seen was the true one and never negative
     assert ledger.balance(url, account) == running == sum(a for _, a in applied)
+    reconciled = ledger.check(url)
+    assert reconciled.ok and reconciled.postings == 2 * len(applied), reconciled.as_dict()
     shared = {k for k, _ in applied if k.startswith("shared-")}
     assert shared == {f"shared-{i}" for i in range(0, POSTINGS, 5)}
     assert any(not ok for _, _, ok in outcomes), "the test should have provoked some refused withdrawals"
@@ -158,6 +163,10 @@ def test_postings_match_a_plain_model(db_url: str, sequence: list[tuple[int, int
     seen: dict[str, tuple[str, int]] = {}
     for amount, key_no, name in sequence:
         key = f"m{run}-{key_no}"
+        if amount == 0:
+            with pytest.raises(ledger.LedgerError, match="must not be zero"):
+                ledger.post(db_url, accounts[name], amount, "t", key)
+            continue
         if key in seen:
             if seen[key] == (name, amount):
                 assert not ledger.post(db_url, accounts[name], amount, "t", key).applied
@@ -173,4 +182,5 @@ def test_postings_match_a_plain_model(db_url: str, sequence: list[tuple[int, int
         balance[name] += amount
         seen[key] = (name, amount)
         assert result.applied and result.balance_after == balance[name]
+    assert ledger.check(db_url).ok
     assert {n: ledger.balance(db_url, a) for n, a in accounts.items()} == balance

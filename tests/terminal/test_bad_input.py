@@ -68,3 +68,26 @@ def test_gate_decides_any_line(gate, line):
     for answer in answers:
         decided = json.loads(answer)
         assert decided["valid"] is False and decided["reason"] in qr_verify.REASONS
+
+
+def test_a_huge_bill_on_the_cli_is_one_line_whatever_the_mode(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+    from holder_db import store
+
+    from .ids import ssn
+    from .test_settlement import POLICY_TOML
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    store.init(url)
+    (tmp_path / "p.toml").write_text(POLICY_TOML, encoding="utf-8")
+    for amount in (10**29, 2**63 + 1):
+        (tmp_path / "b.json").write_text(json.dumps({"level": "3", "items": [
+            {"code": "A1", "category": "A", "amount": amount}]}), encoding="utf-8")
+        for mode in (["--quote"], ["--ssn", ssn()], ["--quote", "--balance", str(10**20)]):
+            out = CliRunner().invoke(main, ["terminal", "settle", "--policy", str(tmp_path / "p.toml"), "--bill",
+                                            str(tmp_path / "b.json"), "--db", url, *mode])
+            assert out.exit_code == 1 and isinstance(out.exception, SystemExit), (mode, out.output)
+            assert out.output.count("\n") == 1 and "at most 1000000000000000 fen" in out.output
+    store.dispose(url)

@@ -106,7 +106,9 @@ def test_batch_pays_once_and_holds_with_reasons(db_url, tmp_path):
         balances = dict(conn.execute(select(models.Account.ref, models.Account.balance)
                                      .where(models.Account.kind == "bank")).all())
         postings = conn.execute(select(func.count()).select_from(models.Posting)).scalar_one()
-    assert balances == {"6222000000000001": 250000, "6222000000000002": 180050} and postings == 2
+    assert balances == {"6222000000000001": 250000, "6222000000000002": 180050} and postings == 4  # double entry
+    check = run("db", "ledger", "check", "--db", db_url, "--json")
+    assert check.exit_code == 0 and json.loads(check.output)["ok"] is True
 
 
 def test_bad_period_and_missing_file(db_url, tmp_path):

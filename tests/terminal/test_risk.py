@@ -37,7 +37,9 @@ CASES = [
      ["shared_account"]),
     ("pension for a 46-year-old", ent(YOUNG), [], "active", None, ["abnormal_age"]),
     ("allowance for a 46-year-old", ent(YOUNG, benefit="unemployment"), [], "active", None, []),
-    ("养老金 for a 46-year-old", ent(YOUNG, benefit="养老金"), [], "active", None, ["abnormal_age"]),
+    ("养老金 is not a code: unknown, never guessed from the words", ent(YOUNG, benefit="养老金"), [], "active", None,
+     ["unknown_benefit"]),
+    ("退休金 code for a 46-year-old", ent(YOUNG, benefit="retirement"), [], "active", None, ["abnormal_age"]),
     ("turns 50 on the period's last day", ent(TURNS_50), [], "active", None, []),
     ("49 in the period before", ent(TURNS_50, period="2025-12"), [], "active", None, ["abnormal_age"]),
     ("card lost", ent(), [], "lost", None, ["card_not_active"]),
@@ -51,7 +53,74 @@ CASES = [
 
 @pytest.mark.parametrize("name,e,records,status,holders,expected", CASES, ids=[c[0] for c in CASES])
 def test_rules(name, e, records, status, holders, expected):
-    assert risk.check(e, records=records, card_status=status, holders_of_account=holders) == expected
+    assert risk.check(e, records=records, card_status=status, holders_of_account=holders,
+                      today=D(2026, 12, 2)) == expected
+
+
+BORN_1920 = ssn("19200615", "513")   # 105 on 2025-06-15, 106 on 2026-06-15
+BORN_2010 = ssn("20100301", "611")   # 15 until 2025-03-01
+AGES = [
+    # (case, entitlement, max_age, expected)
+    ("105 at the period's end is paid", ent(BORN_1920, period="2026-05"), 105, []),
+    ("106 is held for review", ent(BORN_1920, period="2026-06"), 105, ["abnormal_age"]),
+    ("a lower maximum holds earlier", ent(BORN_1920, period="2026-05"), 100, ["abnormal_age"]),
+    ("a higher maximum lets 106 through", ent(BORN_1920, period="2026-06"), 110, []),
+    ("the maximum applies to every kind", ent(BORN_1920, benefit="subsidy", period="2026-06"), 105, ["abnormal_age"]),
+    ("unemployment at 15", ent(BORN_2010, benefit="unemployment", period="2025-02"), 105, ["abnormal_age"]),
+    ("unemployment at 16", ent(BORN_2010, benefit="unemployment", period="2026-03"), 105, []),
+    ("unemployment past the kind's 65", ent(OLD, benefit="unemployment", period="2026-01"), 105, ["abnormal_age"]),
+    ("a subsidy at 15", ent(BORN_2010, benefit="subsidy", period="2025-02"), 105, []),
+    ("residents' pension at 59", ent(ssn("19660310", "715"), benefit="resident_pension", period="2026-02"), 105,
+     ["abnormal_age"]),
+    ("residents' pension at 60", ent(ssn("19660310", "715"), benefit="resident_pension", period="2026-03"), 105, []),
+]
+
+
+@pytest.mark.parametrize("name,e,max_age,expected", AGES, ids=[c[0] for c in AGES])
+def test_ages_at_both_ends(name, e, max_age, expected):
+    assert risk.check(e, card_status="active", max_age=max_age, today=D(2026, 12, 2)) == expected
+
+
+PERIODS = [
+    # (case, period, today, expected)
+    ("last month", "2026-11", D(2026, 12, 2), []),
+    ("this month", "2026-12", D(2026, 12, 2), []),
+    ("next month", "2027-01", D(2026, 12, 2), ["future_period"]),
+    ("2030-01", "2030-01", D(2026, 12, 2), ["future_period"]),
+    ("this month on its first day", "2026-12", D(2026, 12, 1), []),
+    ("this month on the last day before it", "2026-12", D(2026, 11, 30), ["future_period"]),
+]
+
+
+@pytest.mark.parametrize("name,period,today,expected", PERIODS, ids=[c[0] for c in PERIODS])
+def test_future_periods(name, period, today, expected):
+    assert risk.check(ent(period=period), card_status="active", today=today) == expected
+
+
+DUPLICATES = [
+    # (case, entitlements, paid, expected duplicates)
+    ("one of each", [ent(eid="E1"), ent(eid="E2", period="2026-02"), ent(eid="E3", benefit="subsidy")], (), set()),
+    ("the same holder, benefit and period twice", [ent(eid="E2"), ent(eid="E1")], (), {"E2"}),
+    ("three times", [ent(eid="E1"), ent(eid="E3"), ent(eid="E2")], (), {"E2", "E3"}),
+    ("another account does not make it another payment", [ent(eid="E1"), ent(eid="E2", account="6222000000000009")],
+     (), {"E2"}),
+    ("the one already paid comes first", [ent(eid="E1"), ent(eid="E2")], ("E2",), {"E1"}),
+    ("another holder's is not a duplicate", [ent(eid="E1"), ent(OTHER, eid="E2")], (), set()),
+]
+
+
+@pytest.mark.parametrize("name,es,paid,expected", DUPLICATES, ids=[c[0] for c in DUPLICATES])
+def test_duplicates(name, es, paid, expected):
+    assert risk.duplicates(es, paid) == expected
+
+
+def test_every_kind_in_the_table_has_sane_bounds():
+    from holder_db.kinds import benefit_kinds
+
+    kinds = benefit_kinds()
+    assert {"pension", "unemployment", "subsidy", "retirement"} <= set(kinds)
+    for k in kinds.values():
+        assert 0 <= k.min_age < (k.max_age or risk.MAX_AGE) <= risk.MAX_AGE
 
 
 def test_account_holders_groups_by_account():

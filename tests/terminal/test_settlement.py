@@ -101,6 +101,34 @@ def test_bad_policies_are_refused(text, needle):
     assert needle in str(info.value)
 
 
+BOUNDS = [
+    # (amounts of the bill's items, refused with)
+    ([10**15], None),
+    ([10**15 + 1], "item 1 ('X1') amount must be at most 1000000000000000 fen"),
+    ([10**29], "item 1 ('X1') amount must be at most 1000000000000000 fen"),
+    ([2**63 + 1], "at most 1000000000000000 fen"),
+    ([10**4000], "a 4001-digit number"),
+    ([10**15, 1], "bill total must be at most 1000000000000000 fen"),
+]
+
+
+@pytest.mark.parametrize("amounts,refused", BOUNDS, ids=[str(i) for i in range(len(BOUNDS))])
+def test_amounts_past_the_stated_maximum_are_refused_in_one_line(amounts, refused):
+    data = {"level": "3", "items": [{"code": f"X{n}", "category": "A", "amount": a} for n, a in enumerate(amounts, 1)]}
+    try:
+        s = settlement.split(POLICY, settlement.parse_bill(data, POLICY))
+    except BillError as exc:
+        assert refused is not None and refused in str(exc) and "\n" not in str(exc) and len(str(exc)) < 200
+    else:
+        assert refused is None and s.fund + s.account + s.cash == s.total == sum(amounts)
+
+
+@pytest.mark.parametrize("usage", [Usage(balance=10**15 + 1), Usage(deductible_used=10**29), Usage(fund_used=2**64)])
+def test_usage_past_the_maximum_refused(usage):
+    with pytest.raises(BillError, match="at most"):
+        settlement.split(POLICY, bill("1", ("A", 1)), usage)
+
+
 def test_negative_usage_refused():
     with pytest.raises(BillError, match="balance must not be negative"):
         settlement.split(POLICY, bill("1", ("A", 1)), Usage(balance=-1))
