@@ -67,6 +67,7 @@ COMMANDS: dict[str, Any] = {
         "show": "holder_db.cli:db_show",
         "card-add": "holder_db.cli:db_card_add",
         "card-status": "holder_db.cli:db_card_status",
+        "enrol": "holder_db.cli:db_enrol",
         "import-entitlements": "holder_db.cli:db_import_entitlements",
         "import-records": "holder_db.cli:db_import_records",
         "fund": "holder_db.cli:db_fund",

@@ -278,6 +278,37 @@ def db_card_add(ssn: str, card_no: str, card_id: str, expiry: Any, db_url: str |
     _emit(as_json, payload, f"card {card_no} recorded for {mask(ssn)} (applied)")
 
 
+@click.command("enrol")
+@click.option("--ssn", required=True, help="The holder's social security number (already in the store).")
+@click.option("--insurance", required=True, type=click.Choice(["pension", "medical", "unemployment", "work_injury",
+                                                                 "maternity"]), help="Which insurance (参保险种).")
+@click.option("--from", "start", type=click.DateTime(["%Y%m%d", "%Y-%m-%d"]), required=True, help="Enrolled since.")
+@click.option("--region", default=None, help="Region code (default: the holder's).")
+@db_option
+@json_option
+def db_enrol(ssn: str, insurance: str, start: Any, region: str | None, db_url: str | None, as_json: bool) -> None:
+    """Record a holder's enrolment in an insurance (参保); payment and settlement serve only the enrolled."""
+    from holder_db import audit, queries, store
+    from holder_db.models import Enrolment
+
+    from cardlib.idnumber import mask
+
+    url = _ready(db_url)
+    with _database_errors(), store.session(url) as s:
+        holder = queries.holder_by_ssn(s, ssn)
+        if holder is None:
+            raise click.ClickException("no holder with that ID number (import the holder first)")
+        if any(e.insurance == insurance and e.status == "active" for e in queries.enrolments_of(s, holder.id)):
+            payload = {"holder": mask(ssn), "insurance": insurance, "status": "active", "added": False}
+            _emit(as_json, payload, f"{mask(ssn)} is already enrolled in {insurance}")
+            return
+        s.add(Enrolment(holder_id=holder.id, insurance=insurance, region=region or holder.region, status="active",
+                        start_date=start.date()))
+        audit.record(s, "cli", "enrolment.add", ssn=ssn, holder_id=holder.id, detail=insurance)
+    payload = {"holder": mask(ssn), "insurance": insurance, "status": "active", "added": True}
+    _emit(as_json, payload, f"{mask(ssn)} enrolled in {insurance} from {start.date()}")
+
+
 @click.command("card-status")
 @click.argument("card_no")
 @click.argument("status")

@@ -167,6 +167,9 @@ print(",".join([h["ssn"], h["name"], h["gender"], h["nation"], digits(h["birth_d
   for next in $steps; do
     "$SSCARD" db card-status "$card_no" "$next" --reason "sample card (scripts/start.sh)" >&2
   done
+  for insurance in medical pension; do  # enrolled, so that payment and settlement serve the holder
+    "$SSCARD" db enrol --ssn "$ssn" --insurance "$insurance" --from 2010-01-01 >&2
+  done
 }
 
 start_server() {
