@@ -1,9 +1,12 @@
 """Shared fixtures: a real pcscd with the vpcd virtual reader, and real PostgreSQL and Valkey/Redis servers.
 
-The session also checks that the tests wrote nothing into the checkout's var/ (the main job's folder, where a
-user's keys, card and store live): a test that needs such files makes them under its own tmp_path."""
+The tests never write into the checkout's var/ (the main job's folder, where a user's keys, card and store live):
+the session runs with no SSCARD_ setting of the user's and with SSCARD_VAR in a folder of its own, so a command
+left on its defaults writes there; and it fails if anything appeared in var/ all the same."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,9 @@ def _var_files() -> set[str]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _before.update(_var_files())
+    for name in [n for n in os.environ if n.startswith("SSCARD_")]:
+        del os.environ[name]
+    os.environ["SSCARD_VAR"] = tempfile.mkdtemp(prefix="sscard-test-var-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

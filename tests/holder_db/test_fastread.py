@@ -38,7 +38,7 @@ def test_the_short_road_answers_and_audits_like_the_full_one(tmp_path: Path) -> 
 
 def test_the_short_road_steps_aside(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
-    migrate.upgrade(f"sqlite:///{old}", "0001")
+    migrate.upgrade(store.get_engine(f"sqlite:///{old}"), "0001")
     with pytest.raises(fastread.NotFast, match="newest migration"):
         fastread.holder_view(fastread.sqlite_path(str(old)), "x", actor="a")
     assert not fastread.at_head(str(old)) and not fastread.at_head(str(tmp_path / "none.db"))
@@ -48,7 +48,7 @@ def test_the_short_road_steps_aside(tmp_path: Path) -> None:
     # the command still works on the old file: the full road migrates it
     out = CliRunner().invoke(main, ["db", "show", "110101198001010010", "--db", str(old)])
     assert out.exit_code == 1 and "no holder" in out.output
-    assert migrate.current(f"sqlite:///{old}") == migrate.head() == fastread.head()
+    assert store.revision(f"sqlite:///{old}") == migrate.head() == fastread.head()
     assert fastread.at_head(str(old))
 
 

@@ -87,7 +87,7 @@ def test_ledger_check_finds_a_tampered_balance(db_url: str) -> None:
 def test_an_old_single_entry_database_is_balanced_by_the_migration(empty_db_url: str) -> None:
     from holder_db import migrate
 
-    migrate.upgrade(empty_db_url, "0001")
+    migrate.upgrade(store.get_engine(empty_db_url), "0001")
     with store.get_engine(empty_db_url).begin() as conn:
         conn.execute(text("INSERT INTO accounts (kind, ref, balance, created_at) VALUES "
                           "('bank', '6222000000000001', 700, CURRENT_TIMESTAMP)"))
@@ -96,7 +96,7 @@ def test_an_old_single_entry_database_is_balanced_by_the_migration(empty_db_url:
             conn.execute(text("INSERT INTO postings (account_id, amount, kind, idempotency_key, balance_after, "
                               "created_at) VALUES (:a, :m, 'benefit', :k, :b, CURRENT_TIMESTAMP)"),
                          {"a": account, "m": amount, "k": key, "b": after})
-    migrate.upgrade(empty_db_url)
+    migrate.upgrade(store.get_engine(empty_db_url))
     report = ledger.check(empty_db_url)
     assert report.ok and report.postings == 4, report.as_dict()
     assert ledger.balance(empty_db_url, account) == 700
