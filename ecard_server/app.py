@@ -515,4 +515,6 @@ def create_app(db_url: str | None, keys_dir: str, status_uri: str | None = None,
             return LoginStatus(status="expired")
         return LoginStatus(status="pending")
 
+    from ecard_server.pages.router import router as pages_router  # the pages and their assets: docs/pages.md
+    app.include_router(pages_router)
     return app

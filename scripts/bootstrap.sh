@@ -17,6 +17,7 @@ debs=(
   libzbar0                                               # QR decoding in the tests
   postgresql redis-server                                # servers the tests start (never the system service)
   procps util-linux iproute2 curl jq ca-certificates     # pgrep, flock/unshare, ip, README's tour, pip over TLS
+  chromium fonts-noto-cjk                                # the browser the page tests drive (Playwright), CJK glyphs
 )
 missing=()
 for p in "${debs[@]}"; do

@@ -1,0 +1,123 @@
+"""The holder's e-card page in a real chromium: activation with a counter code, a device key made in the browser
+(non-extractable, in IndexedDB), online and offline codes that the Python verifier accepts, the page working with no
+network (service worker), elder mode and English, and the holder's own loss report."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from ecard_server import status_list
+from ecard_server.keys import Jwks
+from terminal.qr_verify import ReplayCache, verify
+
+from .conftest import PHONE, axe_check, screenshot
+
+
+def activation_code(server, card_no: str) -> str:
+    r = httpx.post(server.url + "/v1/activation-codes", json={"card_no": card_no},
+                   headers={"X-Terminal-Key": server.terminal_key})
+    assert r.status_code == 201, r.text
+    return r.json()["code"]
+
+
+def python_verify(server, token: str, cache: ReplayCache | None = None):
+    jwks = Jwks.from_json(httpx.get(server.url + "/.well-known/jwks.json").json())
+    sl = status_list.load(httpx.get(server.url + "/status-list").text, jwks)
+    return verify(token, jwks, sl, time.time(), cache or ReplayCache())
+
+
+def shown_token(page) -> tuple[str, str]:
+    page.wait_for_selector("#qr svg", timeout=15000)
+    box = page.locator("#qr")
+    return box.get_attribute("data-token"), box.get_attribute("data-mode")
+
+
+def activate(page, server, holder) -> None:
+    page.goto(server.url + "/pages/holder.html")
+    page.wait_for_selector("#activate:not([hidden])")
+    page.fill("#code", activation_code(server, holder.card_no))
+    page.click("#activate-form button[type=submit]")
+
+
+@pytest.fixture()
+def phone(browser):
+    context = browser.new_context(**PHONE)
+    yield context
+    context.close()
+
+
+def test_activate_show_code_go_offline_and_report_loss(phone, server):
+    holder = server.fresh_holder()
+    page = phone.new_page()
+    logs = []
+    page.on("console", lambda m: logs.append(m.text))
+    activate(page, server, holder)
+    token, mode = shown_token(page)
+    assert mode == "online", logs
+    result = python_verify(server, token)
+    assert result.valid and result.kind == "online", result
+
+    key = page.evaluate("""() => new Promise((res) => { const r = indexedDB.open('sscard-holder');
+        r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv').get('device');
+        g.onsuccess = async () => { const d = g.result; let exported = true;
+          try { await crypto.subtle.exportKey('pkcs8', d.privateKey); } catch (e) { exported = false; }
+          res({extractable: d.privateKey.extractable, alg: d.privateKey.algorithm.name, exported, id: d.deviceId}); }; }; })""")
+    assert key["extractable"] is False and key["exported"] is False and key["alg"] == "Ed25519", key
+
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.set_offline(True)
+    page.click("#refresh")
+    page.wait_for_selector("#qr[data-mode=offline]")
+    token, mode = shown_token(page)
+    result = python_verify(server, token)
+    assert result.valid and result.kind == "offline", result
+
+    page.reload()  # no network: the service worker serves the page, the code is made in the browser
+    page.wait_for_selector("#qr[data-mode=offline]")
+    again, _ = shown_token(page)
+    assert again != token and python_verify(server, again).valid
+    assert page.locator("#mode").inner_text() == "离线码（无网络）"
+    phone.set_offline(False)
+
+    page.click("#refresh")
+    page.wait_for_selector("#qr[data-mode=online]")  # back online: server-signed codes again
+    page.click("#to-more")
+    page.click("#loss")
+    page.click("#loss-yes")
+    page.wait_for_selector("#stopped:not([hidden])")
+    assert python_verify(server, again).reason == "revoked"
+
+
+def test_code_refreshes_before_it_expires(phone, server):
+    holder = server.fresh_holder()
+    page = phone.new_page()
+    page.clock.install()
+    activate(page, server, holder)
+    first, _ = shown_token(page)
+    page.clock.run_for(51_000)  # 60 s codes are replaced 10 s before they expire
+    page.wait_for_selector(f'#qr[data-token]:not([data-token="{first}"])')
+    second, _ = shown_token(page)
+    assert second != first
+
+
+@pytest.mark.parametrize("mode", ["standard", "elder"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_modes_accessible_and_screenshots(phone, server, mode, lang):
+    page = phone.new_page()
+    q = f"?lang={lang}&elder={'1' if mode == 'elder' else '0'}"
+    page.goto(server.url + "/pages/holder.html" + q)
+    page.wait_for_selector("#activate:not([hidden])")
+    assert axe_check(page) == []
+    screenshot(page, f"holder-activate-{mode}-{lang}")
+    page.fill("#code", activation_code(server, server.fresh_holder().card_no))
+    page.click("#activate-form button[type=submit]")
+    shown_token(page)
+    assert axe_check(page) == []
+    screenshot(page, f"holder-code-{mode}-{lang}")
+    if mode == "elder":
+        assert page.locator("#to-more").is_visible() and page.locator("#elder").is_visible()
+        assert not page.locator("#refresh").is_visible()  # one action per screen: the code refreshes itself
+        size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+        assert size >= 22
