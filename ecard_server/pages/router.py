@@ -133,7 +133,7 @@ def counter_read(req: ReadRequest, request: Request, terminal_id: Terminal) -> d
         checks.append({"check": "current_card", "ok": h.card_no == info.card_no})
         checks.append({"check": "card_active", "ok": h.card_status == "active", "detail": h.card_status})
         checks.append({"check": "no_death_on_record", "ok": not h.deceased})
-    checks.append({"check": "pin", "ok": bool(req.pin), "detail": "checked on the card" if req.pin else "not asked"})
+    checks.append({"check": "pin", "ok": bool(req.pin), "detail": "checked_on_card" if req.pin else "not_asked"})
     status = h.card_status if h is not None else "unknown"
     state.store.audit(f"terminal:{terminal_id}", "pages.counter_read", h.holder_id if h else None,
                       f"card {mask(info.card_no)}")

@@ -21,6 +21,7 @@
     holder_on_record: { zh: "人员库有此人", en: "Holder on record" }, name_matches: { zh: "姓名一致", en: "Name matches" },
     current_card: { zh: "是当前卡", en: "Current card" }, card_active: { zh: "卡状态正常", en: "Card active" },
     no_death_on_record: { zh: "无死亡记录", en: "No death on record" }, pin: { zh: "密码核验", en: "PIN" },
+    checked_on_card: { zh: "卡片核验", en: "checked on the card" }, not_asked: { zh: "未输入", en: "not asked" },
     yes: { zh: "通过", en: "pass" }, no: { zh: "不通过", en: "fail" },
     active: { zh: "正常", en: "active" }, lost: { zh: "挂失", en: "lost" }, replaced: { zh: "已补换", en: "replaced" },
     cancelled: { zh: "注销", en: "cancelled" }, issued: { zh: "已发放", en: "issued" }, produced: { zh: "已制卡", en: "produced" },
@@ -49,7 +50,7 @@
     for (const [k, v] of rows) { if (v === undefined) continue; const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; dd.id = "v-" + k; dl.append(dt, dd); }
     const tb = document.getElementById("checks");
     tb.innerHTML = "";
-    for (const ch of c.checks || []) { const tr = tb.insertRow(); tr.insertCell().textContent = t(ch.check); tr.insertCell().textContent = t(ch.ok ? "yes" : "no") + (ch.detail ? ` (${t(ch.detail)})` : ""); }
+    for (const ch of c.checks || []) { const tr = tb.insertRow(); tr.insertCell().textContent = t(ch.check); tr.insertCell().textContent = ch.detail === "not_asked" ? t("not_asked") : t(ch.ok ? "yes" : "no") + (ch.detail ? ` (${t(ch.detail)})` : ""); }
     const next = document.getElementById("next");
     next.innerHTML = "";
     for (const s of c.next_status || []) next.add(new Option(t(s), s));
@@ -92,5 +93,11 @@
   }
   document.getElementById("loss").addEventListener("click", () => move("lost"));
   document.getElementById("move").addEventListener("click", () => move(document.getElementById("next").value));
+  document.addEventListener("langchange", () => {
+    if (!card) return;
+    const code = document.getElementById("activation").textContent;
+    showCard(card);
+    document.getElementById("activation").textContent = code;
+  });
   if (key()) signin(key()).catch(() => show("signin")); else show("signin");
 })();

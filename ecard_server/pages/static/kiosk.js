@@ -53,22 +53,30 @@
   }
   function dots() { document.getElementById("dots").textContent = "●".repeat(pin.length); }
 
+  function renderVisit() {
+    const who = document.getElementById("who");
+    who.textContent = "";
+    for (const [k, v] of [["name", visit.name_masked], ["id_number", visit.id_number_masked], ["card_no", visit.card_no_masked]]) {
+      const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; who.append(dt, dd);
+    }
+    document.getElementById("balance").textContent = visit.medical_balance === null ? "—" : "¥" + yuan(visit.medical_balance);
+    const tb = document.getElementById("benefits");
+    tb.textContent = "";
+    for (const b of visit.benefits) { const tr = tb.insertRow(); for (const v of [t(b.benefit), b.period, yuan(b.amount), t(b.status)]) tr.insertCell().textContent = v; }
+    if (!visit.benefits.length) tb.insertRow().insertCell().textContent = t("none");
+  }
+  document.addEventListener("langchange", () => {
+    if (!visit) return;
+    renderVisit();
+    if (!document.getElementById("receipt").hidden) receipt();
+  });
   async function submitPin() {
     const p = pin;
     pin = ""; dots();
     status(t("reading"));
     try {
       visit = await api("POST", "/pages/api/kiosk/visit", { pin: p }, auth());
-      const who = document.getElementById("who");
-      who.textContent = "";
-      for (const [k, v] of [["name", visit.name_masked], ["id_number", visit.id_number_masked], ["card_no", visit.card_no_masked]]) {
-        const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; who.append(dt, dd);
-      }
-      document.getElementById("balance").textContent = visit.medical_balance === null ? "—" : "¥" + yuan(visit.medical_balance);
-      const tb = document.getElementById("benefits");
-      tb.textContent = "";
-      for (const b of visit.benefits) { const tr = tb.insertRow(); for (const v of [t(b.benefit), b.period, yuan(b.amount), t(b.status)]) tr.insertCell().textContent = v; }
-      if (!visit.benefits.length) tb.insertRow().insertCell().textContent = t("none");
+      renderVisit();
       status("");
       document.body.dataset.state = "account";
       show("account");
