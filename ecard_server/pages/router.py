@@ -120,26 +120,24 @@ def _read_card(reader: str | None, pin: str | None) -> Any:
 
 @router.post("/pages/api/counter/read", summary="Counter: read the card in the reader, check it against the store")
 def counter_read(req: ReadRequest, request: Request, terminal_id: Terminal) -> dict[str, Any]:
+    """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
+    from terminal.dbstore import DbStore
+    from terminal.identify import OnRecord, Presented, judge
+
     state = _state(request)
     info = _read_card(req.reader, req.pin)
-    checks = []
-    try:
-        h = state.store.find_holder(ssn=info.ssn)
-    except Exception:  # StoreError 404 (no such holder) or an unreachable store
-        h = None
-    checks.append({"check": "holder_on_record", "ok": h is not None})
-    if h is not None:
-        checks.append({"check": "name_matches", "ok": h.name == info.name})
-        checks.append({"check": "current_card", "ok": h.card_no == info.card_no})
-        checks.append({"check": "card_active", "ok": h.card_status == "active", "detail": h.card_status})
-        checks.append({"check": "no_death_on_record", "ok": not h.deceased})
-    checks.append({"check": "pin", "ok": bool(req.pin), "detail": "checked_on_card" if req.pin else "not_asked"})
-    status = h.card_status if h is not None else "unknown"
-    state.store.audit(f"terminal:{terminal_id}", "pages.counter_read", h.holder_id if h else None,
-                      f"card {mask(info.card_no)}")
+    presented = Presented("card", info.ssn, info.card_no, info.card_id,
+                          pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
+    records = DbStore(state.store.engine)
+    found = records.on_record(ssn=info.ssn) or records.on_record(card_no=info.card_no)
+    record = OnRecord(True, **found) if found else OnRecord(False)
+    answer = judge(presented, record, dt.date.today(),
+                   ("card not authenticated through a PSAM (the pages read it plainly)",))
+    state.store.audit(f"terminal:{terminal_id}", "pages.counter_read", None, f"card {mask_card(info.card_no)}")
+    status = record.card_status or "unknown"
     return {"card_no": info.card_no, "card_no_masked": mask_card(info.card_no), "name": info.name,
-            "id_number_masked": mask(info.ssn), "card_status": status, "checks": checks,
-            "identity_ok": all(c["ok"] for c in checks if c["check"] != "pin"),
+            "id_number_masked": mask(info.ssn), "card_status": status, "identity_ok": answer.ok,
+            "checks": answer.as_dict()["reasons"], "notes": list(answer.notes),
             "next_status": sorted(TRANSITIONS.get(status, ())), "pin_checked": bool(req.pin)}
 
 

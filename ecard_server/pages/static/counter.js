@@ -18,10 +18,10 @@
     code_valid: { zh: "激活码（5 分钟内有效）：", en: "Activation code (5 minutes): " },
     lost_done: { zh: "已挂失，电子社保卡已停用 {n} 个", en: "Reported lost; {n} e-card(s) revoked" },
     moved: { zh: "卡状态已变更为 {s}", en: "Card is now {s}" },
-    holder_on_record: { zh: "人员库有此人", en: "Holder on record" }, name_matches: { zh: "姓名一致", en: "Name matches" },
-    current_card: { zh: "是当前卡", en: "Current card" }, card_active: { zh: "卡状态正常", en: "Card active" },
-    no_death_on_record: { zh: "无死亡记录", en: "No death on record" }, pin: { zh: "密码核验", en: "PIN" },
-    checked_on_card: { zh: "卡片核验", en: "checked on the card" }, not_asked: { zh: "未输入", en: "not asked" },
+    holder_known: { zh: "人员库有此人", en: "Holder on record" }, card_status_check: { zh: "卡状态正常", en: "Card active" },
+    alive: { zh: "无死亡记录", en: "No death on record" }, id_matches: { zh: "社会保障号码一致", en: "ID number matches" },
+    card_no_matches: { zh: "是当前卡", en: "Current card" }, card_id_matches: { zh: "卡识别码一致", en: "Card identification code matches" },
+    pin: { zh: "密码核验", en: "PIN" }, genuine: { zh: "卡片真伪", en: "Card genuine" },
     yes: { zh: "通过", en: "pass" }, no: { zh: "不通过", en: "fail" },
     active: { zh: "正常", en: "active" }, lost: { zh: "挂失", en: "lost" }, replaced: { zh: "已补换", en: "replaced" },
     cancelled: { zh: "注销", en: "cancelled" }, issued: { zh: "已发放", en: "issued" }, produced: { zh: "已制卡", en: "produced" },
@@ -50,7 +50,7 @@
     for (const [k, v] of rows) { if (v === undefined) continue; const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; dd.id = "v-" + k; dl.append(dt, dd); }
     const tb = document.getElementById("checks");
     tb.innerHTML = "";
-    for (const ch of c.checks || []) { const tr = tb.insertRow(); tr.insertCell().textContent = t(ch.check); tr.insertCell().textContent = ch.detail === "not_asked" ? t("not_asked") : t(ch.ok ? "yes" : "no") + (ch.detail ? ` (${t(ch.detail)})` : ""); }
+    for (const ch of c.checks || []) { const tr = tb.insertRow(); tr.insertCell().textContent = t(ch.check === "card_status" ? "card_status_check" : ch.check); tr.insertCell().textContent = t(ch.ok ? "yes" : "no") + (pages.lang === "en" ? ` (${ch.why})` : ""); }
     const next = document.getElementById("next");
     next.innerHTML = "";
     for (const s of c.next_status || []) next.add(new Option(t(s), s));
@@ -86,7 +86,7 @@
   async function move(s) {
     try {
       const r = await api("POST", "/pages/api/counter/card-status", { card_no: card.card_no, status: s }, auth());
-      card.card_status = r.card_status; card.next_status = r.next_status;
+      card.card_status = r.card_status; card.next_status = r.next_status; card.checks = [];  // read before the change
       showCard(card);
       status(s === "lost" ? t("lost_done", { n: (r.revoked_indices || []).length }) : t("moved", { s: t(r.card_status) }), "ok");
     } catch (e) { status(e.message, "bad"); }
