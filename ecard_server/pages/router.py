@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
@@ -165,7 +165,7 @@ def counter_card_status(req: StatusChange, request: Request, terminal_id: Termin
 
 
 @router.get("/pages/api/kiosk/card", summary="Kiosk: is a card in the reader?")
-def kiosk_card(terminal_id: Terminal, reader: Annotated[str | None, Field(max_length=128)] = None) -> dict[str, Any]:
+def kiosk_card(terminal_id: Terminal, reader: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
     from cardlib.pcsc import list_readers
 
     try:

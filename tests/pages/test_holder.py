@@ -67,6 +67,9 @@ def test_activate_show_code_go_offline_and_report_loss(phone, server):
     assert key["extractable"] is False and key["exported"] is False and key["alg"] == "Ed25519", key
 
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    cdp = phone.new_cdp_session(page)
+    errors = [e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]]
+    assert [e for e in errors if e != "in-incognito"] == [], errors  # installable but for Playwright's profile
     phone.set_offline(True)
     page.click("#refresh")
     page.wait_for_selector("#qr[data-mode=offline]")
