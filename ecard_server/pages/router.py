@@ -12,6 +12,10 @@ import datetime as dt
 import gzip
 import hashlib
 import mimetypes
+import os
+import secrets
+import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,6 +53,12 @@ class Strict(BaseModel):
 class ReadRequest(Strict):
     reader: READER | None = Field(None, description="PC/SC reader name; the first reader holding a card if absent.")
     pin: PIN | None = Field(None, description="The holder's PIN, typed by the holder; sent to the card only.")
+
+
+class BatchRequest(Strict):
+    reader: READER = Field(description="The reader the card hopper (printer) feeds.")
+    psam_reader: READER = Field(description="The reader holding the PSAM that wraps the card keys.")
+    wait: Annotated[float, Field(ge=0.5, le=60)] = 5.0
 
 
 class StatusChange(Strict):
@@ -204,6 +214,86 @@ def kiosk_visit(req: ReadRequest, request: Request, terminal_id: Terminal) -> di
             "card_no_masked": mask_card(info.card_no), "card_status": card_status, "insurance": insurance,
             "medical_balance": balance, "benefits": benefits,
             "printed_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "terminal": terminal_id}
+
+
+# ---- the personalization batch (制卡) ------------------------------------------------------------------------------
+
+BATCH_DIR_ENV = "SSCARD_BATCHES"  # where the station's journal lives (default var/batches), like SSCARD_RECEIPTS
+
+
+class _Batch:
+    """One batch run in this server process (a station has one hopper): terminal.personalize does the work, this
+    only counts progress for the page. The journal is one file per station, so a batch started again after a crash
+    resumes where the last one stopped (terminal.personalize.Journal)."""
+
+    def __init__(self, total: int, terminal_id: str) -> None:
+        self.id = secrets.token_hex(6)
+        self.terminal_id, self.total, self.done = terminal_id, total, 0
+        self.state, self.error, self.result, self.started = "running", "", None, time.time()
+        self.lock = threading.Lock()
+
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            out: dict[str, Any] = {"batch_id": self.id, "state": self.state, "total": self.total, "done": self.done,
+                                   "seconds": round(time.time() - self.started, 1), "error": self.error}
+            if self.result is not None:
+                out.update(self.result)
+            return out
+
+
+def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req: BatchRequest, db_url: Any) -> None:
+    from cardlib.pcsc import PcscTransport
+    from terminal import personalize as station
+    from terminal.cardsession import open_psam
+
+    def progress(n: int) -> None:
+        with batch.lock:
+            batch.done += n
+
+    try:
+        folder = Path(os.environ.get(BATCH_DIR_ENV) or "var/batches")
+        folder.mkdir(parents=True, exist_ok=True)
+        journal = station.Journal(folder / "station.journal")
+        with open_psam(None, req.psam_reader) as psam:
+            result = station.run_batch(holders, station.hopper_cards(PcscTransport(req.reader), req.wait), psam,
+                                       journal, station.Options(), progress)
+        recorded = station.record_in_db(db_url, result.issued + result.skipped)
+        body = result.as_dict()
+        summary = {"issued": len(body["issued"]), "skipped": len(body["skipped"]),
+                   "failed": len(body["failed"]) + len(bad), "holders_waiting": body["holders_waiting"],
+                   "recorded_in_db": recorded,
+                   "cards": [{"card_no": i["card_no"], "holder": i["holder"]} for i in body["issued"]]}
+        with batch.lock:
+            batch.state, batch.result = "done", summary
+    except Exception as exc:  # a reader gone, a PSAM refusing: the page shows it, the journal keeps the progress
+        with batch.lock:
+            batch.state, batch.error = "failed", f"{exc.__class__.__name__}: {exc}"
+
+
+@router.post("/pages/api/counter/batches", status_code=202,
+             summary="Counter: personalize the cards due (status applied) on the hopper, in the background")
+def batch_start(req: BatchRequest, request: Request, terminal_id: Terminal) -> dict[str, Any]:
+    from terminal import personalize as station
+
+    state = _state(request)
+    current = getattr(request.app.state, "pages_batch", None)
+    if current is not None and current.state == "running":
+        raise HTTPException(409, "a batch is running; wait for it to finish")
+    holders, bad = station.holders_from_db(state.store.url)
+    batch = _Batch(len(holders), terminal_id)
+    request.app.state.pages_batch = batch
+    state.store.audit(f"terminal:{terminal_id}", "pages.batch_start", None, f"{len(holders)} cards due")
+    threading.Thread(target=_run_batch, args=(batch, holders, bad, req, state.store.url), daemon=True,
+                     name=f"batch-{batch.id}").start()
+    return batch.view()
+
+
+@router.get("/pages/api/counter/batches/current", summary="Counter: the running or last batch, with progress")
+def batch_current(request: Request, terminal_id: Terminal) -> dict[str, Any]:
+    batch = getattr(request.app.state, "pages_batch", None)
+    if batch is None:
+        raise HTTPException(404, "no batch has been started")
+    return batch.view()
 
 
 # ---- static files (last: the catch-all route must not shadow the API above) ------------------------------------

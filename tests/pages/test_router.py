@@ -28,6 +28,10 @@ def test_terminal_endpoints_need_a_key_and_valid_input(server):
         for body in ({"pin": "12ab"}, {"reader": "x" * 200}, {"extra": 1}, {"pin": "1" * 13}):
             assert c.post("/pages/api/counter/read", json=body, headers=key).status_code == 422, body
         assert c.post("/pages/api/kiosk/visit", json={}, headers=key).status_code == 400
+        assert c.get("/pages/api/counter/batches/current", headers=key).status_code == 404
+        for body in ({}, {"reader": "a"}, {"reader": "a", "psam_reader": "b", "wait": 0}):
+            assert c.post("/pages/api/counter/batches", json=body, headers=key).status_code == 422, body
+        assert c.post("/pages/api/counter/batches", json={"reader": "a", "psam_reader": "b"}).status_code == 401
         h = server.fresh_holder()
         r = c.post("/pages/api/counter/card-status", json={"card_no": h.card_no, "status": "applied"}, headers=key)
         assert r.status_code == 409 and "cannot become applied" in r.json()["detail"]

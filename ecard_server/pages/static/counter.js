@@ -26,6 +26,11 @@
     active: { zh: "正常", en: "active" }, lost: { zh: "挂失", en: "lost" }, replaced: { zh: "已补换", en: "replaced" },
     cancelled: { zh: "注销", en: "cancelled" }, issued: { zh: "已发放", en: "issued" }, produced: { zh: "已制卡", en: "produced" },
     applied: { zh: "已申请", en: "applied" }, unknown: { zh: "未知", en: "unknown" },
+    batch_h: { zh: "制卡批次", en: "Personalization batch" }, hopper_label: { zh: "制卡机读卡器", en: "Hopper reader" },
+    psam_label: { zh: "PSAM 读卡器", en: "PSAM reader" }, batch_btn: { zh: "开始制卡", en: "Start batch" },
+    batch_running: { zh: "制卡中：{done} / {total}", en: "Personalizing: {done} / {total}" },
+    batch_done: { zh: "完成：制卡 {issued} 张，失败 {failed}，等待 {waiting}", en: "Done: {issued} cards, {failed} failed, {waiting} waiting" },
+    batch_failed: { zh: "制卡中断：{e}", en: "Batch stopped: {e}" },
   });
   const KEY = "sscard.counter.key";
   let card = null;
@@ -40,7 +45,28 @@
     const sel = document.getElementById("reader");
     sel.innerHTML = "";
     const first = new Option(t("first_reader"), ""); sel.add(first);
-    try { for (const r2 of await api("GET", "/pages/api/readers", undefined, auth())) sel.add(new Option(r2.reader + (r2.card ? " ●" : ""), r2.reader)); } catch (e) { /* none */ }
+    const hopper = document.getElementById("hopper"), psam = document.getElementById("psam");
+    hopper.innerHTML = ""; psam.innerHTML = "";
+    try {
+      for (const r2 of await api("GET", "/pages/api/readers", undefined, auth())) {
+        const label = r2.reader + (r2.card ? " ●" : "");
+        sel.add(new Option(label, r2.reader)); hopper.add(new Option(label, r2.reader)); psam.add(new Option(label, r2.reader));
+      }
+    } catch (e) { /* none */ }
+    document.getElementById("batch").hidden = false;
+    api("GET", "/pages/api/counter/batches/current", undefined, auth()).then(showBatch).catch(() => {});
+  }
+  let batchTimer = null;
+  function showBatch(b) {
+    const bar = document.getElementById("batch-progress");
+    bar.max = Math.max(1, b.total); bar.value = b.done;
+    const el = document.getElementById("batch-state");
+    el.dataset.state = b.state;
+    el.textContent = b.state === "running" ? t("batch_running", b)
+      : b.state === "done" ? t("batch_done", { issued: b.issued, failed: b.failed, waiting: b.holders_waiting })
+      : t("batch_failed", { e: b.error });
+    clearTimeout(batchTimer);
+    if (b.state === "running") batchTimer = setTimeout(() => api("GET", "/pages/api/counter/batches/current", undefined, auth()).then(showBatch).catch(() => {}), 500);
   }
   function showCard(c) {
     card = c;
@@ -93,6 +119,11 @@
   }
   document.getElementById("loss").addEventListener("click", () => move("lost"));
   document.getElementById("move").addEventListener("click", () => move(document.getElementById("next").value));
+  document.getElementById("batch-start").addEventListener("click", async () => {
+    try {
+      showBatch(await api("POST", "/pages/api/counter/batches", { reader: document.getElementById("hopper").value, psam_reader: document.getElementById("psam").value }, auth()));
+    } catch (e) { status(e.message, "bad"); }
+  });
   document.addEventListener("langchange", () => {
     if (!card) return;
     const code = document.getElementById("activation").textContent;
