@@ -13,9 +13,14 @@ WIDTH, HEIGHT = 640, 480
 
 
 def qr_video(text: str, path: Path, frames: int = 10) -> Path:
-    """The QR for `text` (zxing-cpp, the same renderer as `sscard qr show`), centred on grey, as YUV 4:2:0 frames."""
-    qr = Image.open(io.BytesIO(png(text, scale=4))).convert("L")
-    side = min(HEIGHT - 40, qr.width * 2)
+    """The QR for `text` (zxing-cpp, the same renderer as `sscard qr show`), as a video."""
+    return image_video(png(text, scale=4), path, frames)
+
+
+def image_video(image: bytes, path: Path, frames: int = 10) -> Path:
+    """A picture (PNG bytes: a QR, or a screenshot of one on a page) centred on grey, as YUV 4:2:0 frames."""
+    qr = Image.open(io.BytesIO(image)).convert("L")
+    side = min(HEIGHT - 40, max(qr.width, qr.height) * 2)
     qr = qr.resize((side, side), Image.NEAREST)
     frame = Image.new("L", (WIDTH, HEIGHT), 200)
     frame.paste(qr, ((WIDTH - side) // 2, (HEIGHT - side) // 2))

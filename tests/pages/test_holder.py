@@ -3,9 +3,13 @@
 network (service worker), elder mode and English, and the holder's own loss report."""
 from __future__ import annotations
 
+import io
 import time
 
 import httpx
+import zxingcpp
+from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 import pytest
 
 from ecard_server import status_list
@@ -28,10 +32,25 @@ def python_verify(server, token: str, cache: ReplayCache | None = None):
     return verify(token, jwks, sl, time.time(), cache or ReplayCache())
 
 
-def shown_token(page) -> tuple[str, str]:
+def shown_token(page, pixels: bool = True) -> tuple[str, str]:
+    """The code on screen, read from the pixels with zxing-cpp (and checked against the page's own record of it).
+    The page may redraw meanwhile (a refresh, the network coming or going): then read it again."""
     page.wait_for_selector("#qr svg", timeout=15000)
     box = page.locator("#qr")
-    return box.get_attribute("data-token"), box.get_attribute("data-mode")
+    if not pixels:  # under Playwright's fake clock nothing is painted, so nothing can be captured
+        return box.get_attribute("data-token"), box.get_attribute("data-mode")
+    for _ in range(5):
+        token = box.get_attribute("data-token")
+        try:
+            image = Image.open(io.BytesIO(page.locator("#qr svg").screenshot()))
+        except PlaywrightError:  # the element was replaced while being captured
+            continue
+        if box.get_attribute("data-token") != token:
+            continue
+        seen = [b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+        assert seen == [token], seen
+        return token, box.get_attribute("data-mode")
+    raise AssertionError("the code kept changing")
 
 
 def activate(page, server, holder) -> None:
@@ -98,10 +117,10 @@ def test_code_refreshes_before_it_expires(phone, server):
     page = phone.new_page()
     page.clock.install()
     activate(page, server, holder)
-    first, _ = shown_token(page)
+    first, _ = shown_token(page, pixels=False)
     page.clock.run_for(51_000)  # 60 s codes are replaced 10 s before they expire
     page.wait_for_selector(f'#qr[data-token]:not([data-token="{first}"])')
-    second, _ = shown_token(page)
+    second, _ = shown_token(page, pixels=False)
     assert second != first
 
 
