@@ -82,14 +82,14 @@ def _state(request: Request) -> Any:
     return request.app.state.ecard
 
 
-def terminal(request: Request, x_terminal_key: Annotated[str | None, Header(max_length=200)] = None) -> str:
+def terminal_key(request: Request, x_terminal_key: Annotated[str | None, Header(max_length=200)] = None) -> str:
     terminal_id = check_api_key(_state(request).terminals, x_terminal_key)
     if terminal_id is None:
         raise HTTPException(401, "a terminal API key (X-Terminal-Key) is required")
     return terminal_id
 
 
-Terminal = Annotated[str, Depends(terminal)]
+Terminal = Annotated[str, Depends(terminal_key)]
 
 
 @router.get("/pages/api/terminal", summary="Pages: who is signed in (checks the terminal key)")
