@@ -143,3 +143,19 @@ def test_modes_accessible_and_screenshots(phone, server, mode, lang):
         assert not page.locator("#refresh").is_visible()  # one action per screen: the code refreshes itself
         size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
         assert size >= 22
+
+
+def test_offline_with_an_expired_credential_shows_no_code(phone, server):
+    page = phone.new_page()
+    activate(page, server, server.fresh_holder())
+    shown_token(page)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.set_offline(True)  # online, the page would renew the credential itself
+    page.evaluate("""() => new Promise((res) => { const r = indexedDB.open('sscard-holder');
+        r.onsuccess = () => { const st = r.result.transaction('kv', 'readwrite').objectStore('kv');
+        const g = st.get('device'); g.onsuccess = () => { const d = g.result; d.credentialExp = 1;
+        st.put(d, 'device').onsuccess = () => res(true); }; }; })""")
+    page.reload()
+    page.wait_for_selector("#status.bad:has-text('离线凭证已过期')")
+    assert page.locator("#qr svg").count() == 0
+    phone.set_offline(False)

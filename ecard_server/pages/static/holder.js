@@ -34,6 +34,7 @@
     card_stopped: { zh: "卡状态：{s}，无法出示电子社保卡", en: "The card is {s}; no e-card code can be shown" },
     device_gone: { zh: "此设备已解绑或卡已挂失，请到柜台重新激活", en: "This device is no longer bound (or the card was reported lost)" },
     no_cred: { zh: "无网络，且尚无离线凭证：请联网一次", en: "No network and no offline credential yet: go online once" },
+    cred_expired: { zh: "离线凭证已过期（7 天），请联网一次", en: "The offline credential has expired (7 days): go online once" },
     webcrypto: { zh: "此浏览器不支持 Ed25519 密钥", en: "This browser cannot make an Ed25519 key" },
   });
 
@@ -117,6 +118,7 @@
       if (e.status === 403) return stop(e.message);
       console.warn("sscard holder: online code unavailable, making an offline one:", e.message);
       if (!device.credential) { status(t("no_cred"), "bad"); return; }
+      if (device.credentialExp <= now) { document.getElementById("qr").innerHTML = ""; status(t("cred_expired"), "bad"); show("show"); return; }
       token = await sscard.present(sscard.b64uDecode(device.credential), device.privateKey, now, TTL);
       mode = "offline";
       expiresAt = Math.floor(now) + TTL;
