@@ -3,8 +3,9 @@
 Every asset is a file in ecard_server/pages/static, served from the package (gzip when the browser takes it), so a
 kiosk or a gate with no internet works the same. The counter and the kiosk read the card in the server's own
 reader over PC/SC (terminal.cardsession, cardlib underneath); those calls need a terminal API key (X-Terminal-Key),
-like the terminal endpoints of the e-card API. Responses carry masked identities only: never a full ID number, and
-a PIN is only ever passed to the card.
+checked and rate-limited per terminal like the terminal endpoints of the e-card API (ecard_server.deps). Holder data
+comes through holder_db (ecard_server.state's EcardStore, holder_db.cards). Responses carry masked identities only:
+never a full ID number, and a PIN is only ever passed to the card.
 """
 from __future__ import annotations
 
@@ -20,22 +21,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from cardlib.idnumber import mask
-from cardlib.security import PIN_BLOCKED, CardSecurityError, PinError
-from cardlib.sw import CardError, CodedError
+from cardlib.sw import CardError, PinError, interface_code
 from cardlib.transport import NoCardError, NoReaderError, TransportError
-from ecard_server.terminals import check_api_key
+from ecard_server.deps import StateDep, TerminalDep
+from ecard_server.routers.holder import loss_report
+from ecard_server.state import mask_card
 from holder_db import store as db
 from holder_db.cards import TRANSITIONS, TransitionError, transition
+from holder_db.ecard import StoreError
 from holder_db.models import Entitlement
 from holder_db.queries import card_by_no
 
 STATIC = Path(__file__).with_name("static")
+PIN_BLOCKED = interface_code("pin_blocked")  # -52, from apdu_specs
 PAGES = ("holder", "verifier", "counter", "kiosk")
 READER = Annotated[str, Field(max_length=128, pattern=r"^[\w .:()\-]+$")]
 PIN = Annotated[str, Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")]
@@ -67,10 +71,6 @@ class StatusChange(Strict):
     reason: Annotated[str, Field(max_length=120)] = ""
 
 
-def mask_card(card_no: str) -> str:
-    return card_no[:2] + "*" * max(0, len(card_no) - 4) + card_no[-2:] if len(card_no) > 4 else "*" * len(card_no)
-
-
 def mask_name(name: str) -> str:
     """A receipt shows the family name and hides the rest (张**)."""
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
@@ -78,18 +78,7 @@ def mask_name(name: str) -> str:
 
 # ---- the counter's and the kiosk's card reads ----------------------------------------------------------------------
 
-def _state(request: Request) -> Any:
-    return request.app.state.ecard
-
-
-def terminal_key(request: Request, x_terminal_key: Annotated[str | None, Header(max_length=200)] = None) -> str:
-    terminal_id = check_api_key(_state(request).terminals, x_terminal_key)
-    if terminal_id is None:
-        raise HTTPException(401, "a terminal API key (X-Terminal-Key) is required")
-    return terminal_id
-
-
-Terminal = Annotated[str, Depends(terminal_key)]
+Terminal = TerminalDep  # the server's one terminal-key check, with the per-terminal rate limit (429)
 
 
 @router.get("/pages/api/terminal", summary="Pages: who is signed in (checks the terminal key)")
@@ -124,17 +113,16 @@ def _read_card(reader: str | None, pin: str | None) -> Any:
         raise HTTPException(503, f"no card reader: {exc}") from None
     except TransportError as exc:
         raise HTTPException(409, f"the card could not be read; insert it again ({exc.__class__.__name__})") from None
-    except (CardError, CardSecurityError, CodedError, ValueError) as exc:
+    except (CardError, ValueError) as exc:  # CardSecurityError and PsamError are CardErrors
         raise HTTPException(422, f"the card refused: {exc}") from None
 
 
 @router.post("/pages/api/counter/read", summary="Counter: read the card in the reader, check it against the store")
-def counter_read(req: ReadRequest, request: Request, terminal_id: Terminal) -> dict[str, Any]:
+def counter_read(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
     from terminal.dbstore import DbStore
     from terminal.identify import OnRecord, Presented, judge
 
-    state = _state(request)
     info = _read_card(req.reader, req.pin)
     presented = Presented("card", info.ssn, info.card_no, info.card_id,
                           pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
@@ -152,15 +140,12 @@ def counter_read(req: ReadRequest, request: Request, terminal_id: Terminal) -> d
 
 
 @router.post("/pages/api/counter/card-status", summary="Counter: move a card along its lifecycle")
-def counter_card_status(req: StatusChange, request: Request, terminal_id: Terminal) -> dict[str, Any]:
-    state = _state(request)
+def counter_card_status(req: StatusChange, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     actor = f"terminal:{terminal_id}"
-    h = state.store.find_holder(card_no=req.card_no)
-    if req.status == "lost":  # a loss also revokes the holder's e-cards (ecard_server.store)
-        result = state.store.report_loss(h.holder_id, actor)
-        state.status_cache = (None, "", 0.0)
-        return {"card_no_masked": mask_card(result.card_no), "card_status": result.card_status,
-                "revoked_indices": result.revoked, "next_status": sorted(TRANSITIONS["lost"])}
+    h = state.store.find_holder(card_no=req.card_no)  # 404 (StoreError) for an unknown card
+    if req.status == "lost":  # a loss also revokes the holder's e-cards, as POST /v1/cards/loss does
+        report = loss_report(state, h.holder_id, actor)
+        return {**report.model_dump(), "next_status": sorted(TRANSITIONS["lost"])}
     with db.session(state.store.engine) as s:
         card = card_by_no(s, req.card_no)
         if card is None:
@@ -186,12 +171,11 @@ def kiosk_card(terminal_id: Terminal, reader: Annotated[str | None, Query(max_le
 
 
 @router.post("/pages/api/kiosk/visit", summary="Kiosk: card and PIN; the holder's benefits and medical account")
-def kiosk_visit(req: ReadRequest, request: Request, terminal_id: Terminal) -> dict[str, Any]:
+def kiosk_visit(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     from terminal.dbstore import DbStore, StoreRefused
 
     if not req.pin:
         raise HTTPException(400, "enter the PIN")
-    state = _state(request)
     info = _read_card(req.reader, req.pin)
     today = dt.date.today()
     try:
@@ -206,7 +190,7 @@ def kiosk_visit(req: ReadRequest, request: Request, terminal_id: Terminal) -> di
     try:
         h = state.store.find_holder(ssn=info.ssn)
         insurance, card_status, holder_id = h.insurance, h.card_status, h.holder_id
-    except Exception:
+    except StoreError:  # the card is genuine but its holder is not on record here
         insurance, card_status, holder_id = {}, "unknown", None
     state.store.audit(f"terminal:{terminal_id}", "pages.kiosk_visit", holder_id, f"card {mask(info.card_no)}",
                       sensitive=True)
@@ -241,10 +225,12 @@ class _Batch:
             return out
 
 
-def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req: BatchRequest, db_url: Any) -> None:
+def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req: BatchRequest, db_url: str) -> None:
+    """The PSAM is the card in the reader the page picked (a reader name only: a software PSAM folder is the CLI's
+    business, `sscard personalize --psam DIR`; the server imports no simulator)."""
     from cardlib.pcsc import PcscTransport
+    from cardlib.psam import Psam
     from terminal import personalize as station
-    from terminal.cardsession import open_psam
 
     def progress(n: int) -> None:
         with batch.lock:
@@ -254,7 +240,8 @@ def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req
         folder = Path(os.environ.get(BATCH_DIR_ENV) or "var/batches")
         folder.mkdir(parents=True, exist_ok=True)
         journal = station.Journal(folder / "station.journal")
-        with open_psam(None, req.psam_reader) as psam:
+        with PcscTransport(req.psam_reader) as psam_link:
+            psam = Psam(psam_link, name=f"PSAM in {req.psam_reader}")
             result = station.run_batch(holders, station.hopper_cards(PcscTransport(req.reader), req.wait), psam,
                                        journal, station.Options(), progress)
         recorded = station.record_in_db(db_url, result.issued + result.skipped)
@@ -272,18 +259,17 @@ def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req
 
 @router.post("/pages/api/counter/batches", status_code=202,
              summary="Counter: personalize the cards due (status applied) on the hopper, in the background")
-def batch_start(req: BatchRequest, request: Request, terminal_id: Terminal) -> dict[str, Any]:
+def batch_start(req: BatchRequest, request: Request, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     from terminal import personalize as station
 
-    state = _state(request)
     current = getattr(request.app.state, "pages_batch", None)
     if current is not None and current.state == "running":
         raise HTTPException(409, "a batch is running; wait for it to finish")
-    holders, bad = station.holders_from_db(state.store.url)
+    holders, bad = station.holders_from_db(state.settings.db_url)
     batch = _Batch(len(holders), terminal_id)
     request.app.state.pages_batch = batch
     state.store.audit(f"terminal:{terminal_id}", "pages.batch_start", None, f"{len(holders)} cards due")
-    threading.Thread(target=_run_batch, args=(batch, holders, bad, req, state.store.url), daemon=True,
+    threading.Thread(target=_run_batch, args=(batch, holders, bad, req, state.settings.db_url), daemon=True,
                      name=f"batch-{batch.id}").start()
     return batch.view()
 

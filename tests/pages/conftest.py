@@ -16,7 +16,8 @@ CHROMIUM = os.environ.get("SSCARD_CHROMIUM") or shutil.which("chromium") or "/us
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS_ENV = "SSCARD_SCREENSHOTS"  # a folder to write the screenshots to, e.g. docs/screenshots; else each test's tmp_path
+_shots: list[Path] = []
 AXE = Path(__file__).with_name("data") / "axe.min.js"
 
 
@@ -42,6 +43,18 @@ def axe_check(page: Any) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-def screenshot(page: Any, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+@pytest.fixture(autouse=True)
+def _screenshot_dir(tmp_path: Path) -> Iterator[None]:
+    """Where `screenshot` writes during this test: SSCARD_SCREENSHOTS=DIR, else the test's tmp_path (so a run does
+    not rewrite the committed docs/screenshots)."""
+    _shots[:] = [Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path]
+    yield
+    _shots.clear()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    folder = _shots[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

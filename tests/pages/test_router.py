@@ -41,6 +41,23 @@ def test_terminal_endpoints_need_a_key_and_valid_input(server):
                       headers=key).status_code == 422
 
 
+def test_terminal_endpoints_share_the_per_terminal_rate_limit(tmp_path):
+    """The pages' terminal endpoints count against the app's terminal_limit, like /v1/activation-codes: 429 with
+    Retry-After once a terminal's burst is used up, whichever endpoint it called."""
+    from tests.ecard.conftest import start_server
+
+    srv = start_server(tmp_path, limits={"terminal_limit": (1, 3)}, n_holders=1)
+    try:
+        key = {"X-Terminal-Key": srv.terminal_key}
+        with srv.client() as c:
+            answers = [c.get(p, headers=key) for p in ("/pages/api/terminal", "/pages/api/kiosk/card",
+                                                        "/pages/api/terminal", "/pages/api/readers")]
+        assert [r.status_code for r in answers[:3]] == [200, 200, 200]
+        assert answers[3].status_code == 429 and int(answers[3].headers["retry-after"]) >= 1
+    finally:
+        srv.stop()
+
+
 def test_lifecycle_loss_revokes_and_found_again(server):
     """lost through the lifecycle route revokes the e-cards like /v1/cards/loss; found again (lost -> active)."""
     from ecard.device import Device
