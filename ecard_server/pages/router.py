@@ -121,14 +121,14 @@ def _read_card(reader: str | None, pin: str | None) -> Any:
 def counter_read(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
     from terminal.dbstore import DbStore
-    from terminal.identify import OnRecord, Presented, judge
+    from terminal.identify import Presented, judge, record_of
 
     info = _read_card(req.reader, req.pin)
     presented = Presented("card", info.ssn, info.card_no, info.card_id,
                           pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
     records = DbStore(state.store.engine)
     found = records.on_record(ssn=info.ssn) or records.on_record(card_no=info.card_no)
-    record = OnRecord(True, **found) if found else OnRecord(False)
+    record = record_of(found)
     answer = judge(presented, record, dt.date.today(),
                    ("card not authenticated through a PSAM (the pages read it plainly)",))
     state.store.audit(f"terminal:{terminal_id}", "pages.counter_read", None, f"card {mask_card(info.card_no)}")
