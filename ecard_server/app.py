@@ -90,6 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers["X-Sscard-Worker"] = pid
             return response
 
+    from ecard_server.pages.router import router as pages_router  # the pages and their assets: docs/pages.md
+    app.include_router(pages_router)
     return app
 
 

@@ -18,6 +18,7 @@ debs=(
   postgresql redis-server                                # servers the tests start (never the system service)
   procps util-linux curl jq ca-certificates              # pgrep, flock, README's tour and docs, pip over TLS
   wrk                                                    # the HTTP load generator of bench/bench_token_endpoint.py
+  chromium fonts-noto-cjk                                # the browser the page tests drive (Playwright), CJK glyphs
 )
 missing=()
 for p in "${debs[@]}"; do

@@ -108,7 +108,8 @@ def judge(presented: Presented, record: OnRecord, today: dt.date, notes: tuple[s
 
 # ---- edges: the card, the code, holder_db --------------------------------------------------------------------
 
-def _on_record(found: dict[str, Any] | None) -> OnRecord:
+def record_of(found: dict[str, Any] | None) -> OnRecord:
+    """OnRecord from what DbStore.on_record found (None: no such holder); the pages' counter judges with it too."""
     if found is None:
         return OnRecord(False)
     return OnRecord(True, found["ssn"], found["card_status"], found["card_no"], found["card_id"], found["death_date"])
@@ -145,7 +146,7 @@ def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: An
                 pin_ok, pin_why = False, str(exc)
     presented = Presented("card", info.ssn, info.card_no, info.card_id, genuine, genuine_why, pin_ok, pin_why)
     found = db.on_record(ssn=info.ssn) or db.on_record(card_no=info.card_no)
-    return judge(presented, _on_record(found), today or dt.date.today(), tuple(notes))
+    return judge(presented, record_of(found), today or dt.date.today(), tuple(notes))
 
 
 def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None) -> Answer:
@@ -162,4 +163,4 @@ def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today
     holder_id, revoked = binding
     if revoked and result.valid:
         presented = Presented("qr", genuine=False, genuine_why="e-card binding is revoked in holder_db")
-    return judge(presented, _on_record(db.on_record(holder_id=holder_id)), today or dt.date.today(), notes)
+    return judge(presented, record_of(db.on_record(holder_id=holder_id)), today or dt.date.today(), notes)

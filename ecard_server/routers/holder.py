@@ -22,7 +22,9 @@ def me(state: StateDep, caller: DeviceDep) -> Me:
               card_status=h.card_status, insurance=h.insurance)
 
 
-def _loss(state: State, holder_id: Any, actor: str) -> LossReport:
+def loss_report(state: State, holder_id: Any, actor: str) -> LossReport:
+    """Card lost and the holder's e-cards revoked (holder_db), the status list re-signed on the next fetch; the
+    terminal and device routes here and the counter page's lifecycle route all report a loss through this."""
     result = state.store.report_loss(holder_id, actor)
     state.forget_status_list()
     return LossReport(card_no_masked=mask_card(result.card_no), card_status=result.card_status,
@@ -35,13 +37,13 @@ def card_loss_terminal(req: LossRequest, state: StateDep, terminal_id: TerminalD
     if not (req.ssn or req.card_no):
         raise Refused(400, "give the ssn or the card_no")
     holder = state.store.find_holder(ssn=req.ssn, card_no=req.card_no)
-    return _loss(state, holder.holder_id, f"terminal:{terminal_id}")
+    return loss_report(state, holder.holder_id, f"terminal:{terminal_id}")
 
 
 @router.post("/v1/me/loss", tags=["revocation"], response_model=LossReport,
              summary="Device: the holder reports their own card lost")
 def card_loss_device(req: Empty, state: StateDep, caller: DeviceDep) -> LossReport:
-    return _loss(state, caller.holder_id, f"device:{caller.device_id}")
+    return loss_report(state, caller.holder_id, f"device:{caller.device_id}")
 
 
 @router.post("/v1/me/deactivate", tags=["revocation"], response_model=Deactivated,

@@ -65,7 +65,7 @@ def answers(url: str, who: str) -> dict[str, tuple[bool, str]]:
     except flow.SettleError as exc:
         out["settlement"] = (False, str(exc))
 
-    answer = identify.judge(identify.Presented("card", ssn=who), identify._on_record(db.on_record(ssn=who)), TODAY)
+    answer = identify.judge(identify.Presented("card", ssn=who), identify.record_of(db.on_record(ssn=who)), TODAY)
     out["identity"] = (answer.ok, " ".join(c.why for c in answer.checks if not c.ok))
 
     try:

@@ -1,0 +1,327 @@
+"""The pages (holder e-card, verifier, counter, kiosk) and the few JSON endpoints only they need.
+
+Every asset is a file in ecard_server/pages/static, served from the package (gzip when the browser takes it), so a
+kiosk or a gate with no internet works the same. The counter and the kiosk read the card in the server's own
+reader over PC/SC (terminal.cardsession, cardlib underneath); those calls need a terminal API key (X-Terminal-Key),
+checked and rate-limited per terminal like the terminal endpoints of the e-card API (ecard_server.deps). Holder data
+comes through holder_db (ecard_server.state's EcardStore, holder_db.cards). Responses carry masked identities only:
+never a full ID number, and a PIN is only ever passed to the card.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import mimetypes
+import os
+import secrets
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from cardlib.idnumber import mask
+from cardlib.sw import CardError, PinError, interface_code
+from cardlib.transport import NoCardError, NoReaderError, TransportError
+from ecard_server.deps import StateDep, TerminalDep
+from ecard_server.routers.holder import loss_report
+from ecard_server.state import mask_card
+from holder_db import store as db
+from holder_db.cards import TRANSITIONS, TransitionError, transition
+from holder_db.ecard import StoreError
+from holder_db.models import Entitlement
+from holder_db.queries import card_by_no
+
+STATIC = Path(__file__).with_name("static")
+PIN_BLOCKED = interface_code("pin_blocked")  # -52, from apdu_specs
+PAGES = ("holder", "verifier", "counter", "kiosk")
+READER = Annotated[str, Field(max_length=128, pattern=r"^[\w .:()\-]+$")]
+PIN = Annotated[str, Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")]
+CARD_NO = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
+
+router = APIRouter(tags=["pages"])
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("text/javascript", ".js")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadRequest(Strict):
+    reader: READER | None = Field(None, description="PC/SC reader name; the first reader holding a card if absent.")
+    pin: PIN | None = Field(None, description="The holder's PIN, typed by the holder; sent to the card only.")
+
+
+class BatchRequest(Strict):
+    reader: READER = Field(description="The reader the card hopper (printer) feeds.")
+    psam_reader: READER = Field(description="The reader holding the PSAM that wraps the card keys.")
+    wait: Annotated[float, Field(ge=0.5, le=60)] = 5.0
+
+
+class StatusChange(Strict):
+    card_no: CARD_NO
+    status: Literal["applied", "produced", "issued", "active", "lost", "replaced", "cancelled"]
+    reason: Annotated[str, Field(max_length=120)] = ""
+
+
+def mask_name(name: str) -> str:
+    """A receipt shows the family name and hides the rest (张**)."""
+    return name[:1] + "*" * max(1, len(name) - 1) if name else ""
+
+
+# ---- the counter's and the kiosk's card reads ----------------------------------------------------------------------
+
+Terminal = TerminalDep  # the server's one terminal-key check, with the per-terminal rate limit (429)
+
+
+@router.get("/pages/api/terminal", summary="Pages: who is signed in (checks the terminal key)")
+def whoami(terminal_id: Terminal) -> dict[str, str]:
+    return {"terminal_id": terminal_id}
+
+
+@router.get("/pages/api/readers", summary="Pages: the server's PC/SC readers and whether each holds a card")
+def readers(terminal_id: Terminal) -> list[dict[str, Any]]:
+    from cardlib.pcsc import list_readers
+
+    try:
+        return [{"reader": name, "card": present} for name, present in list_readers()]
+    except TransportError:
+        return []
+
+
+def _read_card(reader: str | None, pin: str | None) -> Any:
+    """The card's EF05/EF06 (and the PIN checked on the card when given), as cardlib reads them."""
+    from terminal.cardsession import visit
+
+    try:
+        with visit(reader, pin=pin) as card:
+            return card.info
+    except PinError as exc:
+        if exc.code == PIN_BLOCKED:
+            raise HTTPException(423, "the PIN is blocked; unblock it at the counter") from None
+        raise HTTPException(400, f"wrong PIN, {exc.tries_left} tries left") from None
+    except NoCardError:
+        raise HTTPException(409, "no card in the reader; insert the card") from None
+    except NoReaderError as exc:
+        raise HTTPException(503, f"no card reader: {exc}") from None
+    except TransportError as exc:
+        raise HTTPException(409, f"the card could not be read; insert it again ({exc.__class__.__name__})") from None
+    except (CardError, ValueError) as exc:  # CardSecurityError and PsamError are CardErrors
+        raise HTTPException(422, f"the card refused: {exc}") from None
+
+
+@router.post("/pages/api/counter/read", summary="Counter: read the card in the reader, check it against the store")
+def counter_read(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
+    """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
+    from terminal.dbstore import DbStore
+    from terminal.identify import Presented, judge, record_of
+
+    info = _read_card(req.reader, req.pin)
+    presented = Presented("card", info.ssn, info.card_no, info.card_id,
+                          pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
+    records = DbStore(state.store.engine)
+    found = records.on_record(ssn=info.ssn) or records.on_record(card_no=info.card_no)
+    record = record_of(found)
+    answer = judge(presented, record, dt.date.today(),
+                   ("card not authenticated through a PSAM (the pages read it plainly)",))
+    state.store.audit(f"terminal:{terminal_id}", "pages.counter_read", None, f"card {mask_card(info.card_no)}")
+    status = record.card_status or "unknown"
+    return {"card_no": info.card_no, "card_no_masked": mask_card(info.card_no), "name": info.name,
+            "id_number_masked": mask(info.ssn), "card_status": status, "identity_ok": answer.ok,
+            "checks": answer.as_dict()["reasons"], "notes": list(answer.notes),
+            "next_status": sorted(TRANSITIONS.get(status, ())), "pin_checked": bool(req.pin)}
+
+
+@router.post("/pages/api/counter/card-status", summary="Counter: move a card along its lifecycle")
+def counter_card_status(req: StatusChange, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
+    actor = f"terminal:{terminal_id}"
+    h = state.store.find_holder(card_no=req.card_no)  # 404 (StoreError) for an unknown card
+    if req.status == "lost":  # a loss also revokes the holder's e-cards, as POST /v1/cards/loss does
+        report = loss_report(state, h.holder_id, actor)
+        return {**report.model_dump(), "next_status": sorted(TRANSITIONS["lost"])}
+    with db.session(state.store.engine) as s:
+        card = card_by_no(s, req.card_no)
+        if card is None:
+            raise HTTPException(404, "no such card")
+        try:
+            transition(s, card, req.status, actor=actor, reason=req.reason or "counter")
+        except TransitionError as exc:
+            raise HTTPException(409, str(exc)) from None
+    state.store.audit(actor, "pages.card_status", h.holder_id, f"card {mask_card(req.card_no)} -> {req.status}")
+    return {"card_no_masked": mask_card(req.card_no), "card_status": req.status,
+            "next_status": sorted(TRANSITIONS[req.status])}
+
+
+@router.get("/pages/api/kiosk/card", summary="Kiosk: is a card in the reader?")
+def kiosk_card(terminal_id: Terminal, reader: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
+    from cardlib.pcsc import list_readers
+
+    try:
+        present = [(n, p) for n, p in list_readers() if reader is None or n == reader]
+    except TransportError:
+        present = []
+    return {"present": any(p for _, p in present), "readers": len(present)}
+
+
+@router.post("/pages/api/kiosk/visit", summary="Kiosk: card and PIN; the holder's benefits and medical account")
+def kiosk_visit(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
+    from terminal.dbstore import DbStore, StoreRefused
+
+    if not req.pin:
+        raise HTTPException(400, "enter the PIN")
+    info = _read_card(req.reader, req.pin)
+    today = dt.date.today()
+    try:
+        usage = DbStore(state.store.engine).usage(info.ssn, today.year)
+        balance = usage.balance
+    except StoreRefused:
+        balance = None
+    with db.session(state.store.engine) as s:
+        rows = list(s.exec(select(Entitlement).where(Entitlement.ssn == info.ssn)
+                           .order_by(Entitlement.period.desc()).limit(24)))
+        benefits = [{"benefit": e.benefit, "period": e.period, "amount": e.amount, "status": e.status} for e in rows]
+    try:
+        h = state.store.find_holder(ssn=info.ssn)
+        insurance, card_status, holder_id = h.insurance, h.card_status, h.holder_id
+    except StoreError:  # the card is genuine but its holder is not on record here
+        insurance, card_status, holder_id = {}, "unknown", None
+    state.store.audit(f"terminal:{terminal_id}", "pages.kiosk_visit", holder_id, f"card {mask(info.card_no)}",
+                      sensitive=True)
+    return {"name_masked": mask_name(info.name), "id_number_masked": mask(info.ssn),
+            "card_no_masked": mask_card(info.card_no), "card_status": card_status, "insurance": insurance,
+            "medical_balance": balance, "benefits": benefits,
+            "printed_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "terminal": terminal_id}
+
+
+# ---- the personalization batch (制卡) ------------------------------------------------------------------------------
+
+BATCH_DIR_ENV = "SSCARD_BATCHES"  # where the station's journal lives (default var/batches), like SSCARD_RECEIPTS
+
+
+class _Batch:
+    """One batch run in this server process (a station has one hopper): terminal.personalize does the work, this
+    only counts progress for the page. The journal is one file per station, so a batch started again after a crash
+    resumes where the last one stopped (terminal.personalize.Journal)."""
+
+    def __init__(self, total: int, terminal_id: str) -> None:
+        self.id = secrets.token_hex(6)
+        self.terminal_id, self.total, self.done = terminal_id, total, 0
+        self.state, self.error, self.result, self.started = "running", "", None, time.time()
+        self.lock = threading.Lock()
+
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            out: dict[str, Any] = {"batch_id": self.id, "state": self.state, "total": self.total, "done": self.done,
+                                   "seconds": round(time.time() - self.started, 1), "error": self.error}
+            if self.result is not None:
+                out.update(self.result)
+            return out
+
+
+def _run_batch(batch: _Batch, holders: list[Any], bad: list[dict[str, Any]], req: BatchRequest, db_url: str) -> None:
+    """The PSAM is the card in the reader the page picked (a reader name only: a software PSAM folder is the CLI's
+    business, `sscard personalize --psam DIR`; the server imports no simulator)."""
+    from cardlib.pcsc import PcscTransport
+    from cardlib.psam import Psam
+    from terminal import personalize as station
+
+    def progress(n: int) -> None:
+        with batch.lock:
+            batch.done += n
+
+    try:
+        folder = Path(os.environ.get(BATCH_DIR_ENV) or "var/batches")
+        folder.mkdir(parents=True, exist_ok=True)
+        journal = station.Journal(folder / "station.journal")
+        with PcscTransport(req.psam_reader) as psam_link:
+            psam = Psam(psam_link, name=f"PSAM in {req.psam_reader}")
+            result = station.run_batch(holders, station.hopper_cards(PcscTransport(req.reader), req.wait), psam,
+                                       journal, station.Options(), progress)
+        recorded = station.record_in_db(db_url, result.issued + result.skipped)
+        body = result.as_dict()
+        summary = {"issued": len(body["issued"]), "skipped": len(body["skipped"]),
+                   "failed": len(body["failed"]) + len(bad), "holders_waiting": body["holders_waiting"],
+                   "recorded_in_db": recorded,
+                   "cards": [{"card_no": i["card_no"], "holder": i["holder"]} for i in body["issued"]]}
+        with batch.lock:
+            batch.state, batch.result = "done", summary
+    except Exception as exc:  # a reader gone, a PSAM refusing: the page shows it, the journal keeps the progress
+        with batch.lock:
+            batch.state, batch.error = "failed", f"{exc.__class__.__name__}: {exc}"
+
+
+@router.post("/pages/api/counter/batches", status_code=202,
+             summary="Counter: personalize the cards due (status applied) on the hopper, in the background")
+def batch_start(req: BatchRequest, request: Request, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
+    from terminal import personalize as station
+
+    current = getattr(request.app.state, "pages_batch", None)
+    if current is not None and current.state == "running":
+        raise HTTPException(409, "a batch is running; wait for it to finish")
+    holders, bad = station.holders_from_db(state.settings.db_url)
+    batch = _Batch(len(holders), terminal_id)
+    request.app.state.pages_batch = batch
+    state.store.audit(f"terminal:{terminal_id}", "pages.batch_start", None, f"{len(holders)} cards due")
+    threading.Thread(target=_run_batch, args=(batch, holders, bad, req, state.settings.db_url), daemon=True,
+                     name=f"batch-{batch.id}").start()
+    return batch.view()
+
+
+@router.get("/pages/api/counter/batches/current", summary="Counter: the running or last batch, with progress")
+def batch_current(request: Request, terminal_id: Terminal) -> dict[str, Any]:
+    batch = getattr(request.app.state, "pages_batch", None)
+    if batch is None:
+        raise HTTPException(404, "no batch has been started")
+    return batch.view()
+
+
+# ---- static files (last: the catch-all route must not shadow the API above) ------------------------------------
+
+@lru_cache(maxsize=64)
+def _asset(rel: str) -> tuple[bytes, bytes, str, str]:
+    path = (STATIC / rel).resolve()
+    if STATIC.resolve() not in path.parents or not path.is_file():
+        raise FileNotFoundError(rel)
+    raw = path.read_bytes()
+    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if ctype.startswith("text/") or ctype.endswith(("json", "javascript")):
+        ctype += "; charset=utf-8"
+    return raw, gzip.compress(raw, 9, mtime=0), ctype, '"' + hashlib.sha256(raw).hexdigest()[:16] + '"'
+
+
+@router.get("/pages", include_in_schema=False)
+def pages_root() -> RedirectResponse:
+    return RedirectResponse("/pages/")
+
+
+@router.get("/pages/{rel:path}", include_in_schema=False)
+def asset(rel: str, request: Request) -> Response:
+    if rel in ("", "index.html"):
+        rel = "index.html"
+    elif rel in PAGES:
+        return RedirectResponse(f"/pages/{rel}.html")
+    if rel.startswith("api/") or len(rel) > 200:
+        raise HTTPException(404, "no such page")
+    try:
+        raw, packed, ctype, etag = _asset(rel)
+    except (FileNotFoundError, OSError, ValueError):
+        raise HTTPException(404, "no such page") from None
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding",
+               "X-Content-Type-Options": "nosniff"}
+    if ctype.startswith("text/html"):
+        headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                                              "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+    if rel == "sw.js":
+        headers["Service-Worker-Allowed"] = "/pages/"
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", "") and len(packed) < len(raw):
+        return Response(packed, media_type=ctype, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(raw, media_type=ctype, headers=headers)

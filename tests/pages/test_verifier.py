@@ -1,0 +1,120 @@
+"""The verifier page: the same test vectors give the same reasons in the browser (sscard.js, WebCrypto) as in
+terminal/qr_verify.py; a QR shown to the camera (Chromium's fake capture device playing a real video) is decided;
+with the network gone it still decides from its cached trust and says how old that is."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ecard import status_list
+from ecard.device import Device
+from ecard.keys import Jwks
+from ecard.replay import ReplayCache
+from ecard.verify import verify
+
+from . import vectors
+from .camera import camera_args, qr_video
+from .conftest import CHROMIUM, CHROMIUM_ARGS, axe_check, screenshot
+
+JS_RUN = """async (v) => {
+  const keys = await sscard.loadJwks(v.jwks);
+  const sl = await sscard.loadStatusList(v.status_list, keys, v.now);
+  const cache = new sscard.ReplayCache();
+  const out = [];
+  for (const [name, tok] of v.cases) out.push([name, (await sscard.verify(tok, keys, sl, v.now, cache)).reason]);
+  const stale = await sscard.loadStatusList(v.stale_status_list, keys, v.now, true);
+  out.push(["stale status list", (await sscard.verify(v.valid_for_stale, keys, stale, v.now, null)).reason]);
+  out.push(["sm2", (await sscard.verify(v.sm2, keys, sl, v.now, null)).reason]);
+  let refused = "";
+  try { await sscard.loadStatusList(v.stale_status_list, keys, v.now); } catch (e) { refused = e.reason; }
+  out.push(["stale list refused on load", refused]);
+  return out;
+}"""
+
+
+def python_reasons(v: dict) -> list[list[str]]:
+    jwks = Jwks.from_json(v["jwks"])
+    sl = status_list.load(v["status_list"], jwks, now=v["now"])
+    cache = ReplayCache()
+    out = [[name, verify(tok, jwks, sl, v["now"], cache).reason] for name, tok in v["cases"]]
+    stale = status_list.load(v["stale_status_list"], jwks, now=v["now"] - 3700)  # loaded while fresh, used after its exp
+    out.append(["stale status list", verify(v["valid_for_stale"], jwks, stale, v["now"], None).reason])
+    return out
+
+
+def test_same_vectors_same_reasons_in_both_verifiers(browser, server):
+    v = vectors.build()
+    page = browser.new_page()
+    page.goto(server.url + "/pages/verifier.html?camera=0")
+    js = page.evaluate(JS_RUN, json.loads(vectors.as_json(v)))
+    py = python_reasons(v)
+    assert js[: len(py)] == py
+    reasons = {r for _, r in py}
+    assert {"ok", "malformed", "oversized", "unsupported_alg", "unknown_key", "alg_mismatch", "bad_signature",
+            "not_yet_valid", "expired", "revoked", "status_unknown", "status_list_expired", "replayed"} <= reasons
+    # SM2 is not in WebCrypto: the page says so rather than guess (the CLI verifies SM2 codes)
+    assert js[len(py)] == ["sm2", "unsupported_alg"]
+    jwks = Jwks.from_json(v["jwks"])
+    assert verify(v["sm2"], jwks, status_list.load(v["status_list"], jwks, now=v["now"]), v["now"], None).valid
+    assert js[len(py) + 1] == ["stale list refused on load", "status_list_expired"]
+
+
+def holder_code(server) -> str:
+    import httpx
+
+    h = server.fresh_holder()
+    with server.client() as c:
+        r = c.post("/v1/activation-codes", json={"card_no": h.card_no}, headers={"X-Terminal-Key": server.terminal_key})
+        dev = Device()
+        assert c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()}).status_code == 201
+        tok = dev.request(c, "POST", "/v1/token", {"ttl": 120})
+        assert tok.status_code == 200, tok.text
+        return tok.json()["token"]
+    raise AssertionError(httpx)
+
+
+def scan(playwright, server, video, *, offline_after_load: bool = False, lang: str = "zh", elder: bool = False):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + camera_args(video))
+    context = browser.new_context(viewport={"width": 800, "height": 1000})
+    context.grant_permissions(["camera"])
+    page = context.new_page()
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text))
+    return browser, context, page, logs
+
+
+def test_camera_scan_admits_then_replay_and_offline(playwright, server, tmp_path):
+    token = holder_code(server)
+    video = qr_video(token, tmp_path / "qr.y4m")
+    browser, context, page, logs = scan(playwright, server, video)
+    try:
+        page.goto(server.url + "/pages/verifier.html")
+        page.wait_for_selector("#decision[data-reason]", timeout=30000)
+        decision = page.evaluate("() => window.lastDecision")
+        assert decision["reason"] == "ok" and decision["valid"], decision
+        assert page.locator("#decision").inner_text().startswith("通过")
+        line = next(m for m in logs if m.startswith("sscard verifier:"))
+        print(f"\nverifier decision latency after decoding: {decision['latency_ms']:.2f} ms "
+              f"(jsQR decode {decision['decode_ms']:.1f} ms) -- {line}")
+        assert axe_check(page) == []
+        screenshot(page, "verifier-admit-standard-zh")
+
+        # the same code scanned again (a new page, same gate: the replay cache is kept) is refused as replayed
+        context.set_offline(True)
+        again = context.new_page()
+        again.goto(server.url + "/pages/verifier.html")  # the service worker serves the page with no network
+        again.wait_for_selector("#decision[data-reason]", timeout=30000)
+        assert again.evaluate("() => window.lastDecision.reason") == "replayed"
+        trust = again.locator("#trust")
+        assert "（离线）" in trust.inner_text() and trust.get_attribute("data-age-seconds") != ""
+        again.click("#elder")
+        assert axe_check(again) == []
+        screenshot(again, "verifier-refuse-elder-zh")
+        again.click("#lang")
+        screenshot(again, "verifier-refuse-elder-en")
+        assert again.locator("#decision").inner_text() == "REFUSE"
+    finally:
+        context.close()
+        browser.close()
