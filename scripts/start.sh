@@ -206,6 +206,7 @@ cat >&2 <<INFO
   card log     $(here "$LOGS")/card.log
   holder store $SSCARD_DB
   e-card       http://127.0.0.1:$PORT  (OpenAPI docs at /docs; log $(here "$LOGS")/server.log)
+  pages        http://127.0.0.1:$PORT/pages/  (holder, verifier, counter, kiosk: docs/pages.md)
   keys         $(here "$ISSUER_KEYS") (issuer card keys), $(here "$ECARD_KEYS") (e-card signing keys)
   lock         $LOCK (held while serving: PC/SC test sessions wait for it)
   try          $SSCARD card read --json --verify --keys $ISSUER_KEYS
