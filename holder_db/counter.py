@@ -8,6 +8,7 @@ lose an update or pay a key twice. Who may be settled is holder_db.standing's an
 """
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
@@ -70,7 +71,7 @@ class EntitlementRow:
 class RecordRow:
     ssn: str
     kind: str
-    date: Any
+    date: dt.date
 
 
 def _entitlement(row: Any) -> EntitlementRow:

@@ -1,36 +1,20 @@
-"""holder_db's counter store (holder_db.counter) in the terminal flows' own types: risk.Entitlement and
-risk.SharedRecord for payment, settlement.Usage for the split, identify.OnRecord for identity checks. All reads
+"""holder_db's counter store (holder_db.counter) in the terminal flows' own types where they differ from the
+store's (its entitlement and record rows are risk.Entitlement and risk.SharedRecord as they are): settlement.Usage
+for the split, and the record an identity check judges. All reads
 and writes, and the rules for "the current card" and "may this holder be served", are holder_db's."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from holder_db.counter import CounterStore, StoreRefused
-from terminal.risk import Entitlement, SharedRecord
 from terminal.settlement import Split, Usage
 
 __all__ = ["DbStore", "StoreRefused"]
 
 
-def _entitlement(row: Any) -> Entitlement:
-    return Entitlement(row.entitlement_id, row.ssn, row.benefit, row.period, row.amount, row.bank_account)
-
-
 class DbStore(CounterStore):
     """Implements payment.PaymentStore and what settle, identify and kiosk ask of holder_db."""
-
-    def due(self, period: str) -> list[Entitlement]:  # type: ignore[override]
-        return [_entitlement(r) for r in super().due(period)]
-
-    def pending_for(self, ssn: str, up_to_period: str) -> list[Entitlement]:  # type: ignore[override]
-        return [_entitlement(r) for r in super().pending_for(ssn, up_to_period)]
-
-    def all_entitlements(self) -> list[Entitlement]:  # type: ignore[override]
-        return [_entitlement(r) for r in super().all_entitlements()]
-
-    def records(self, ssns: Iterable[str]) -> list[SharedRecord]:  # type: ignore[override]
-        return [SharedRecord(r.ssn, r.kind, r.date) for r in super().records(ssns)]
 
     def usage(self, ssn: str, year: int) -> Usage:  # type: ignore[override]
         c = super().usage(ssn, year)

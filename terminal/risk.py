@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Hashable, Iterable, Mapping
 
 from cardlib import idnumber
+from holder_db.counter import EntitlementRow as Entitlement  # the store's rows are what the rules judge
+from holder_db.counter import RecordRow as SharedRecord
 from holder_db.kinds import BenefitKind, benefit_kinds
 
 REASONS = ("deceased", "imprisoned", "shared_account", "abnormal_age", "card_not_active", "duplicate_entitlement",
@@ -35,23 +37,6 @@ _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 class PeriodError(ValueError):
     """A period that is not YYYY-MM."""
-
-
-@dataclass(frozen=True)
-class Entitlement:
-    entitlement_id: str
-    ssn: str
-    benefit: str
-    period: str
-    amount: int
-    bank_account: str
-
-
-@dataclass(frozen=True)
-class SharedRecord:
-    ssn: str
-    kind: str
-    date: dt.date
 
 
 def period_end(period: str) -> dt.date:
