@@ -21,9 +21,7 @@ pytestmark = pytest.mark.pcsc
 def test_start_script_serves_and_reads_the_sample_card(tmp_path: Path, pcsc: None) -> None:
     card = tmp_path / "sample-card.json"
     log = tmp_path / "start.log"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     db = f"sqlite:///{tmp_path / 'sscard.db'}"
     var_before = _tracked_var()
     env = {**os.environ, "SSCARD_VAR": str(tmp_path / "var"), "SSCARD_CARD": str(card), "SSCARD_PCSC_LOCK_HELD": "1",
@@ -58,13 +56,8 @@ def test_start_script_serves_and_reads_the_sample_card(tmp_path: Path, pcsc: Non
                                   env=env, capture_output=True, text=True)
         assert verified.returncode == 0 and json.loads(verified.stdout)["verified"]["verified"] is True, verified.stderr
     finally:
-        os.killpg(proc.pid, signal.SIGINT) if proc.poll() is None else None
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.returncode == 130  # Ctrl-C (SIGINT to the foreground process group), as in a terminal
+        returncode = _ctrl_c(proc)
+    assert returncode == 130  # Ctrl-C (SIGINT to the foreground process group), as in a terminal
     assert wait_for(lambda: not reader_states().get(reader_name(0), False), 15)  # its card server is gone
     with pytest.raises(httpx.TransportError):  # and so is its e-card server
         httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=2)
@@ -93,6 +86,7 @@ def _free_port() -> int:
 
 
 def _ctrl_c(proc: subprocess.Popen[bytes]) -> int:
+    """SIGINT to the job's process group, as a terminal's Ctrl-C; SIGKILL if it is not gone in 30 s."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
     try:
