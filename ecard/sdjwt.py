@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from ecard import jws
 from ecard.errors import LEEWAY, EcardError
 from ecard.keys import BadKeyError, Jwks, SigningKey, b64u, b64u_decode, verify_key_from_jwk
-from ecard.status_list import StatusList
+from ecard.status_list import StatusList, StatusListError
 
 TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"
@@ -65,11 +65,58 @@ def issue(
 def _decode_disclosure(d: str) -> tuple[str, Any]:
     try:
         arr = json.loads(b64u_decode(d).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise SdJwtError("malformed", "a disclosure is not base64url JSON") from None
     if not (isinstance(arr, list) and len(arr) == 3 and isinstance(arr[0], str) and isinstance(arr[1], str)):
         raise SdJwtError("malformed", "a disclosure is not [salt, name, value]")
     return arr[1], arr[2]
+
+
+def _has_sd(value: Any) -> bool:
+    """Whether a disclosed value hides further disclosures (`_sd` or `...`), which this verifier does not unpack."""
+    if isinstance(value, dict):
+        return "_sd" in value or "..." in value or any(_has_sd(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_sd(v) for v in value)
+    return False
+
+
+def _status_ref(payload: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The credential's status_list {idx, uri} (draft-ietf-oauth-status-list), (None, None) when it names none."""
+    if "status" not in payload:
+        return None, None
+    ref = payload["status"].get("status_list") if isinstance(payload["status"], dict) else None
+    if not (isinstance(ref, dict) and isinstance(ref.get("idx"), int) and not isinstance(ref.get("idx"), bool)
+            and ref["idx"] >= 0 and isinstance(ref.get("uri"), str)):
+        raise SdJwtError("malformed", "credential status must be {status_list: {idx, uri}}")
+    return ref["idx"], ref["uri"]
+
+
+def _disclosed(payload: dict[str, Any], discs: list[str]) -> dict[str, Any]:
+    """The claims the disclosures reveal, checked as RFC 9901 section 7.1 says: each digest listed once in _sd,
+    each disclosure's digest listed there, no claim disclosed twice or also present in plain."""
+    sd = payload["_sd"]
+    if not all(isinstance(dg, str) for dg in sd):
+        raise SdJwtError("malformed", "_sd must hold digest strings only")
+    allowed = set(sd)
+    if len(allowed) != len(sd):
+        raise SdJwtError("malformed", "a digest is listed more than once in _sd")
+    out: dict[str, Any] = {}
+    seen: set[str] = set()
+    for d in discs:
+        dg = _digest(d) if d.isascii() else ""
+        if dg not in allowed or dg in seen:
+            raise SdJwtError("bad_signature", "a disclosure is not signed by the issuer (or repeated)")
+        seen.add(dg)
+        name, value = _decode_disclosure(d)
+        if name not in DISCLOSABLE or name in out:
+            raise SdJwtError("malformed", "a disclosure names a claim that cannot be disclosed")
+        if name in payload:
+            raise SdJwtError("malformed", f"claim {name} is both disclosed and in plain")
+        if _has_sd(value):
+            raise SdJwtError("malformed", f"claim {name} hides nested disclosures, which are not supported")
+        out[name] = value
+    return out
 
 
 def present(sd_jwt: str, disclose: Iterable[str], holder_key: SigningKey, aud: str, nonce: str, now: int) -> str:
@@ -105,18 +152,8 @@ def verify(
         raise SdJwtError("not_yet_valid", "credential is not valid yet")
     if exp <= now:
         raise SdJwtError("expired", "credential has expired")
-    allowed = set(payload["_sd"])
-    out: dict[str, Any] = {}
-    seen: set[str] = set()
-    for d in discs:
-        dg = _digest(d) if d.isascii() else ""
-        if dg not in allowed or dg in seen:
-            raise SdJwtError("bad_signature", "a disclosure is not signed by the issuer (or repeated)")
-        seen.add(dg)
-        name, value = _decode_disclosure(d)
-        if name not in DISCLOSABLE or name in out:
-            raise SdJwtError("malformed", "a disclosure names a claim that cannot be disclosed")
-        out[name] = value
+    out = _disclosed(payload, discs)
+    idx, uri = _status_ref(payload)
     try:
         holder = verify_key_from_jwk(payload.get("cnf", {}).get("jwk"))
     except (BadKeyError, AttributeError):
@@ -134,11 +171,11 @@ def verify(
         raise SdJwtError("not_yet_valid", "key binding JWT is dated in the future")
     if kb_iat < now - KB_MAX_AGE:
         raise SdJwtError("expired", "key binding JWT is too old")
-    idx = payload.get("status", {}).get("status_list", {}).get("idx") if isinstance(payload.get("status"), dict) else None
     if status_list is not None:
-        bit = status_list.status(idx) if isinstance(idx, int) else None
-        if bit is None:
-            raise SdJwtError("status_unknown", "credential status index is outside the status list")
+        try:
+            bit = status_list.check(idx, now, uri)
+        except StatusListError as exc:
+            raise SdJwtError(exc.reason, exc.detail) from None
         if bit:
             raise SdJwtError("revoked", "card is revoked")
     return {**out, "iss": payload.get("iss"), "iat": iat, "exp": exp, "status_idx": idx, "vct": payload.get("vct")}

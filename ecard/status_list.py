@@ -60,6 +60,19 @@ class StatusList:
             return None
         return (self.bits[idx // 8] >> (idx % 8)) & 1
 
+    def check(self, idx: object, now: float, uri: str | None = None) -> int:
+        """The bit for `idx` (1 revoked), once this list may answer for it: not past its exp, the list the token
+        names (its `sub` equals the token's status `uri`, when the token names one) and `idx` inside it; a
+        StatusListError (status_list_expired, status_unknown) otherwise."""
+        if self.exp <= now:
+            raise StatusListError("status_list_expired", "cached status list has expired; refresh it")
+        if uri is not None and uri != self.uri:
+            raise StatusListError("status_unknown", "the status list is not the one the token names (sub != uri)")
+        bit = self.status(idx) if isinstance(idx, int) and not isinstance(idx, bool) else None
+        if bit is None:
+            raise StatusListError("status_unknown", "status index is outside the status list")
+        return bit
+
 
 def sign(revoked: set[int] | list[int], size: int, key: SigningKey, uri: str, now: int | None = None,
          ttl: int = DEFAULT_TTL) -> str:
@@ -79,14 +92,14 @@ def load(token: str, jwks: Jwks, now: float | None = None) -> StatusList:
     except jws.JwsError as exc:
         raise StatusListError(exc.reason, f"status list: {exc.detail}") from None
     sl: Any = payload.get("status_list")
-    exp, iat = payload.get("exp"), payload.get("iat")
+    exp, iat, sub = payload.get("exp"), payload.get("iat"), payload.get("sub")
     if not (isinstance(sl, dict) and sl.get("bits") == 1 and isinstance(sl.get("lst"), str)
-            and isinstance(exp, int) and isinstance(iat, int)):
-        raise StatusListError("malformed", "status list JWT lacks status_list/bits=1/lst, iat or exp")
+            and isinstance(exp, int) and isinstance(iat, int) and isinstance(sub, str)):
+        raise StatusListError("malformed", "status list JWT lacks status_list/bits=1/lst, sub, iat or exp")
     if exp <= now:
         raise StatusListError("status_list_expired", "status list has expired; fetch a fresh one")
     try:
         bits = decode_bits(sl["lst"])
     except (ValueError, zlib.error):
         raise StatusListError("malformed", "status list bits are not base64url zlib data") from None
-    return StatusList(bits, str(payload.get("sub", "")), iat, exp)
+    return StatusList(bits, sub, iat, exp)

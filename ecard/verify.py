@@ -12,7 +12,7 @@ from typing import Any
 from ecard.errors import LEEWAY
 from ecard.keys import BadKeyError, Jwks, verify_key_from_compact
 from ecard.replay import Replay, ReplayCache
-from ecard.status_list import StatusList
+from ecard.status_list import StatusList, StatusListError
 from ecard.tokens import DOMAIN, TokenError, parse
 
 __all__ = ["LEEWAY", "REASONS", "Replay", "ReplayCache", "Result", "verify"]
@@ -84,11 +84,10 @@ def verify(
         return _fail("expired", f"code expired {int(now) - tok.exp} s ago", **fields)
     checked = False
     if status_list is not None:
-        if status_list.exp <= now:
-            return _fail("status_list_expired", "cached status list has expired; refresh it", **fields)
-        bit = status_list.status(tok.status_idx)
-        if bit is None:
-            return _fail("status_unknown", "status index is outside the status list", **fields)
+        try:
+            bit = status_list.check(tok.status_idx, now)
+        except StatusListError as exc:
+            return _fail(exc.reason, exc.detail, **fields)
         if bit:
             return _fail("revoked", "card is revoked (reported lost or deactivated)", **fields)
         checked = True

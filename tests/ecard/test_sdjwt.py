@@ -65,7 +65,7 @@ def test_bad_presentations(setup, case):
     elif case == "expired":
         now = NOW + 31 * 86400
     elif case == "revoked":
-        sl = status_list.load(status_list.sign({7}, 16, issuer, "u", NOW), jwks, NOW)
+        sl = status_list.load(status_list.sign({7}, 16, issuer, "https://issuer/status", NOW), jwks, NOW)
     elif case == "added_disclosure":  # a verifier-side attacker appends a disclosure after the holder signed
         extra = [d for d in cred.split("~")[1:-1] if "id_number" in str(sdjwt._decode_disclosure(d))][0]
         head, kb = pres.rsplit("~", 1)
@@ -81,6 +81,75 @@ def test_bad_presentations(setup, case):
     with pytest.raises(sdjwt.SdJwtError) as err:
         sdjwt.verify(pres, jwks, aud, nonce, now, sl)
     assert err.value.reason in {"replayed", "expired", "not_yet_valid", "bad_signature", "revoked", "malformed"}
+
+
+STATUS_URI = "https://issuer/status"
+
+
+def _reissued(setup, change, disclose=("name",)):
+    """A credential the issuer really signed, with its payload changed by `change(payload, disclosures)` first."""
+    issuer, holder, _, cred = setup
+    issuer_jwt, *discs = cred.split("~")[:-1]
+    payload = json.loads(keys.b64u_decode(issuer_jwt.split(".")[1]))
+    change(payload, discs)
+    signed = jws.sign(payload, issuer, sdjwt.TYP) + "~" + "".join(d + "~" for d in discs)
+    return sdjwt.present(signed, disclose, holder, "a", "n", NOW)
+
+
+def _name_digest(discs):
+    return next(sdjwt._digest(d) for d in discs if sdjwt._decode_disclosure(d)[0] == "name")
+
+
+# Each row is a hole `sdjwt.verify` let through (or crashed on) before; (case, reason it must now give).
+RFC_CASES = {
+    # draft-ietf-oauth-status-list: a list past its exp does not answer; nor does one for another list (sub != uri)
+    "status_list_past_exp": "status_list_expired",
+    "status_list_other_sub": "status_unknown",
+    # RFC 9901 s7.1: a digest in _sd at most once; no claim both disclosed and in plain; _sd holds strings
+    "digest_listed_twice": "malformed",
+    "plain_claim_beside_disclosure": "malformed",
+    "non_string_sd_entry": "malformed",
+    # the status claim must be an object {status_list: {idx, uri}}
+    "status_not_an_object": "malformed",
+    "status_list_not_an_object": "malformed",
+    "nested_json_disclosure": "malformed",
+}
+
+
+@pytest.mark.parametrize("case", sorted(RFC_CASES))
+def test_rfc9901_and_status_list_rules(setup, case):
+    issuer, holder, jwks, cred = setup
+    sl, pres = None, sdjwt.present(cred, ["name"], holder, "a", "n", NOW)
+    if case == "status_list_past_exp":  # loaded while fresh, used after its exp
+        sl = status_list.load(status_list.sign(set(), 16, issuer, STATUS_URI, NOW - 120, ttl=60), jwks, NOW - 100)
+    elif case == "status_list_other_sub":
+        sl = status_list.load(status_list.sign(set(), 16, issuer, "https://other/status", NOW), jwks, NOW)
+    elif case == "digest_listed_twice":
+        pres = _reissued(setup, lambda p, discs: p["_sd"].append(_name_digest(discs)))
+    elif case == "plain_claim_beside_disclosure":
+        pres = _reissued(setup, lambda p, discs: p.update(name="李四"))
+    elif case == "non_string_sd_entry":
+        pres = _reissued(setup, lambda p, discs: p["_sd"].append(["not", "a", "digest"]))
+    elif case == "status_not_an_object":
+        pres = _reissued(setup, lambda p, discs: p.update(status="revoked?"))
+    elif case == "status_list_not_an_object":
+        pres = _reissued(setup, lambda p, discs: p.update(status={"status_list": 7}))
+    elif case == "nested_json_disclosure":  # signed by the issuer, so only the JSON depth is wrong
+        deep = b64u(b"[" * 5000)
+        issuer_jwt = _reissued(setup, lambda p, discs: p["_sd"].append(sdjwt._digest(deep)), ()).split("~")[0]
+        prefix = f"{issuer_jwt}~{deep}~"
+        kb = jws.sign({"iat": NOW, "aud": "a", "nonce": "n", "sd_hash": sdjwt._digest(prefix)}, holder, sdjwt.KB_TYP)
+        pres = prefix + kb
+    with pytest.raises(sdjwt.SdJwtError) as err:
+        sdjwt.verify(pres, jwks, "a", "n", NOW, sl)
+    assert err.value.reason == RFC_CASES[case], err.value.detail
+
+
+def test_right_status_list_still_answers(setup):
+    issuer, holder, jwks, cred = setup
+    pres = sdjwt.present(cred, ["name"], holder, "a", "n", NOW)
+    fresh = status_list.load(status_list.sign({3}, 16, issuer, STATUS_URI, NOW), jwks, NOW)
+    assert sdjwt.verify(pres, jwks, "a", "n", NOW, fresh)["name"] == "张三"
 
 
 def _jose(header: dict, payload: dict, sig: bytes = b"") -> str:
