@@ -63,6 +63,8 @@ def sign(payload: dict[str, Any], key: SigningKey, typ: str, extra_headers: dict
 def header(token: str) -> dict[str, Any]:
     try:
         return _jws.get_unverified_header(token)
+    except RecursionError:
+        raise JwsError("malformed", "JWS header is nested too deeply") from None
     except jwt.PyJWTError as exc:
         raise JwsError("malformed", f"JWS header unreadable: {exc}") from None
 
@@ -85,7 +87,7 @@ def verify(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]
         raise JwsError("malformed", f"JWS unreadable: {exc}") from None
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise JwsError("malformed", "JWS payload is not JSON") from None
     if not isinstance(payload, dict):
         raise JwsError("malformed", "JWS payload is not an object")

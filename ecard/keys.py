@@ -235,7 +235,7 @@ class Jwks:
         if isinstance(data, (str, bytes)):
             try:
                 data = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to be a key set
                 raise BadKeyError("JWKS is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
             raise BadKeyError("JWKS must be an object with a 'keys' list")

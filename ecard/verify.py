@@ -53,7 +53,13 @@ def verify(
     leeway: int = LEEWAY,
 ) -> Result:
     """Decide whether a scanned code is valid: format, issuer signature, device signature (offline codes), time,
-    revocation and replay, in that order. A code is recorded in the replay cache only once it passed all else."""
+    revocation and replay, in that order. A code is recorded in the replay cache only once it passed all else.
+    The token may be the bytes a scanner sent: anything but ASCII is malformed."""
+    if isinstance(token, (bytes, bytearray)):
+        try:
+            token = bytes(token).decode("ascii")
+        except UnicodeDecodeError:
+            return _fail("malformed", "token is not ASCII text")
     try:
         tok = parse(token)
     except TokenError as exc:

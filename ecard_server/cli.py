@@ -104,8 +104,9 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
     from ecard.verify import verify
 
     now = time.time() if now is None else now
-    if token == "-":
-        token = sys.stdin.readline(4096).strip()
+    line: str | bytes = token
+    if token == "-":  # the scanner's bytes as they are: verify() calls anything but ASCII malformed
+        line = sys.stdin.buffer.readline(4096).strip() if sys.stdin else b""
     try:
         try:
             jwks = Jwks.from_json(_read_text(jwks_file, "JWKS"))
@@ -116,7 +117,7 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
             _emit(as_json, {"valid": False, "reason": reason, "detail": _one_line(str(exc))},
                   f"invalid: {reason}: {_one_line(getattr(exc, 'detail', str(exc)))}")
             sys.exit(EXIT_INPUT)
-        result = verify(token, jwks, status, now, cache)
+        result = verify(line, jwks, status, now, cache)
         if replay_file and result.valid:
             _save_replay(replay_file, cache)
     except Exception as exc:  # the contract: one line, never a traceback

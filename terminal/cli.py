@@ -174,7 +174,7 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
 def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, status_file: Path | None,
          cache_dir: Path, refresh_every: float, as_json: bool) -> None:
     """Verify e-card QR codes read from stdin, one per line, answering one line each; works offline from the cache."""
-    from terminal.gate import Gate, GateError, run
+    from terminal.gate import Gate, GateError, byte_lines, run
 
     try:
         g = Gate(cache_dir, jwks_url=jwks_url, jwks_file=jwks_file, status_url=status_url, status_file=status_file)
@@ -185,7 +185,7 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
                + (f" ({'; '.join(first.errors)})" if first.errors else ""), err=True)
     g.refresh_in_background(refresh_every)
     try:
-        for line in run(g, sys.stdin, as_json):
+        for line in run(g, byte_lines(sys.stdin.buffer) if sys.stdin else (), as_json):
             click.echo(line)
             sys.stdout.flush()
     except KeyboardInterrupt:

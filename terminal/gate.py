@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from ecard import status_list as sl
 from ecard import verify as qr_verify
@@ -24,6 +24,7 @@ from ecard.keys import BadKeyError, Jwks
 JWKS_FILE = "jwks.json"
 STATUS_FILE = "status_list.jwt"
 FETCH_TIMEOUT = 2.0
+MAX_LINE = 4096  # bytes of one stdin line looked at; a token is at most 500 characters
 
 
 class GateError(RuntimeError):
@@ -143,7 +144,7 @@ class Gate:
 
     # ---- decisions ----
 
-    def decide(self, token: str, now: float | None = None) -> qr_verify.Result:
+    def decide(self, token: str | bytes, now: float | None = None) -> qr_verify.Result:
         with self._lock:
             jwks, status = self.jwks, self.status
         if jwks is None:
@@ -161,8 +162,18 @@ def answer(result: qr_verify.Result, as_json: bool) -> str:
     return f"ADMIT {result.kind}" if result.valid else f"REFUSE {result.reason}: {result.detail}"
 
 
-def run(gate: Gate, lines: Iterable[str], as_json: bool = False) -> Iterator[str]:
-    """Decide each non-empty line (one token per line), yielding one answer line each."""
+def byte_lines(stream: BinaryIO, limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of a byte stream, each cut to `limit` bytes (the rest of a longer one is read and dropped), so a
+    scanner's endless line cannot fill memory and no byte sequence can stop the loop."""
+    while line := stream.readline(limit):
+        if len(line) == limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
+def run(gate: Gate, lines: Iterable[str | bytes], as_json: bool = False) -> Iterator[str]:
+    """Decide each non-empty line (one token per line, text or the raw bytes a scanner sent), one answer each."""
     for line in lines:
         token = line.strip()
         if not token:
