@@ -11,9 +11,9 @@ from typing import Any
 
 from ecard.errors import LEEWAY
 from ecard.keys import BadKeyError, Jwks, verify_key_from_compact
-from ecard.replay import Replay, ReplayCache
+from ecard.replay import Replay, ReplayCache, code_key
 from ecard.status_list import StatusList, StatusListError
-from ecard.tokens import DOMAIN, TokenError, parse
+from ecard.tokens import DOMAIN, ParsedToken, TokenError, parse
 
 __all__ = ["LEEWAY", "REASONS", "Replay", "ReplayCache", "Result", "verify"]
 REASONS = (
@@ -38,6 +38,13 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _holder(tok: ParsedToken) -> bytes:
+    """Who a code's replay entry belongs to: the device key that signed an offline code, else the holder handle."""
+    if tok.kind == "offline":
+        return b"offline:" + tok.device_alg.encode("ascii") + b":" + tok.device_key
+    return b"online:" + tok.sub
 
 
 def _fail(reason: str, detail: str, **fields: Any) -> Result:
@@ -97,6 +104,6 @@ def verify(
         if bit:
             return _fail("revoked", "card is revoked (reported lost or deactivated)", **fields)
         checked = True
-    if replay_cache is not None and replay_cache.seen(tok.sub + tok.jti, tok.exp + leeway, now):
+    if replay_cache is not None and replay_cache.seen(code_key(_holder(tok), tok.jti), tok.exp + leeway, now):
         return _fail("replayed", "code was already used", **fields)
     return Result(True, "ok", f"valid {tok.kind} code", status_checked=checked, **fields)

@@ -69,31 +69,13 @@ def _read_text(path: str, what: str) -> str:
         raise ValueError(f"cannot read {what} file {path}: {exc.__class__.__name__}") from None
 
 
-def _load_replay(path: str | None, now: float) -> Any:
-    from ecard.verify import ReplayCache
-
-    cache = ReplayCache()
-    if path and os.path.exists(path):
-        data = json.loads(_read_text(path, "replay cache"))
-        for key, exp in data.items():
-            if exp > now:
-                cache.seen(bytes.fromhex(key), int(exp), now)
-    return cache
-
-
-def _save_replay(path: str, cache: Any) -> None:
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps({k.hex(): v for k, v in cache.snapshot().items()}), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @click.command("verify")
 @click.argument("token")
 @click.option("--jwks", "jwks_file", required=True, type=click.Path(dir_okay=False), help="Issuer JWKS file.")
 @click.option("--status-list", "status_file", type=click.Path(dir_okay=False), help="Status list JWT file.")
 @click.option("--now", "now", type=float, help="Verify as of this Unix time (default: the clock).")
 @click.option("--replay-cache", "replay_file", type=click.Path(dir_okay=False),
-              help="JSON file remembering accepted codes between runs (reject replays across invocations).")
+              help="File remembering accepted codes between runs (reject replays across invocations); FILE.log beside it.")
 @click.option("--json", "as_json", is_flag=True)
 def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | None, replay_file: str | None,
               as_json: bool) -> None:
@@ -101,6 +83,7 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
     a valid code; otherwise print the reason and exit 1 (3 if the JWKS or status list cannot be used)."""
     from ecard.keys import BadKeyError, Jwks
     from ecard.status_list import StatusListError, load
+    from ecard.replay import ReplayCache, ReplayFile
     from ecard.verify import verify
 
     now = time.time() if now is None else now
@@ -111,15 +94,15 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
         try:
             jwks = Jwks.from_json(_read_text(jwks_file, "JWKS"))
             status = load(_read_text(status_file, "status list").strip(), jwks, now) if status_file else None
-            cache = _load_replay(replay_file, now)
-        except (BadKeyError, ValueError) as exc:
+            cache = ReplayFile(replay_file, now) if replay_file else ReplayCache()
+        except (BadKeyError, ValueError, OSError) as exc:
             reason = getattr(exc, "reason", "bad_input")
             _emit(as_json, {"valid": False, "reason": reason, "detail": _one_line(str(exc))},
                   f"invalid: {reason}: {_one_line(getattr(exc, 'detail', str(exc)))}")
             sys.exit(EXIT_INPUT)
+        for warning in getattr(cache, "warnings", ()):
+            click.echo(f"warning: {warning}", err=True)
         result = verify(line, jwks, status, now, cache)
-        if replay_file and result.valid:
-            _save_replay(replay_file, cache)
     except Exception as exc:  # the contract: one line, never a traceback
         _emit(as_json, {"valid": False, "reason": "error", "detail": exc.__class__.__name__},
               f"invalid: error: {exc.__class__.__name__}")

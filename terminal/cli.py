@@ -181,8 +181,9 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
         first = g.start()
     except GateError as exc:
         _fail(as_json, str(exc))
-    click.echo(f"gate: keys {first.jwks}, status list {first.status}"
-               + (f" ({'; '.join(first.errors)})" if first.errors else ""), err=True)
+    problems = first.errors + g.replay.warnings
+    click.echo(f"gate: keys {first.jwks}, status list {first.status}, {len(g.replay)} codes remembered"
+               + (f" ({'; '.join(problems)})" if problems else ""), err=True)
     g.refresh_in_background(refresh_every)
     try:
         for line in run(g, byte_lines(sys.stdin.buffer) if sys.stdin else (), as_json):

@@ -4,7 +4,8 @@ A gate must keep admitting valid codes and refusing revoked ones when the networ
 and the signed status list live in a cache directory (written atomically, only after they parse and verify), are
 refreshed in the background whenever the network answers, and every decision is made locally by the pure
 verifier (ecard.verify) with a replay cache. A status list that was cached but has since expired makes the
-gate refuse (status_list_expired) rather than silently skip the revocation check.
+gate refuse (status_list_expired) rather than silently skip the revocation check. The replay cache lives in the
+cache directory too (ecard.replay.ReplayFile), so a restarted gate still refuses the codes it admitted.
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from ecard import status_list as sl
 from ecard import verify as qr_verify
+from ecard.replay import ReplayFile, ReplayFileBusy
 from ecard.client import ClientError, EcardClient
 from ecard.keys import BadKeyError, Jwks
 
 JWKS_FILE = "jwks.json"
 STATUS_FILE = "status_list.jwt"
+REPLAY_FILE = "replay.json"
 FETCH_TIMEOUT = 2.0
 MAX_LINE = 4096  # bytes of one stdin line looked at; a token is at most 500 characters
 
@@ -69,7 +72,10 @@ class Gate:
         self.jwks: Jwks | None = None
         self.status: sl.StatusList | None = None
         self.wants_status = status_url is not None or status_file is not None
-        self.replay = qr_verify.ReplayCache()
+        try:
+            self.replay = ReplayFile(self.cache / REPLAY_FILE, clock(), wait=False)
+        except ReplayFileBusy:
+            raise GateError(f"another gate is using the cache {self.cache}") from None
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -140,7 +146,9 @@ class Gate:
         return thread
 
     def stop(self) -> None:
+        """Stop refreshing and let go of the replay file (no decisions after this)."""
         self._stop.set()
+        self.replay.close()
 
     # ---- decisions ----
 
