@@ -154,6 +154,7 @@ class ReplayFile:
         self.journal_path = self.path.with_name(self.path.name + ".log")
         self.cache = ReplayCache(max_entries, per_owner)
         self.warnings: list[str] = []
+        self.degraded = False
         self._lock = threading.Lock()
         self._fd = os.open(self.journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -166,7 +167,6 @@ class ReplayFile:
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
-        log.warning("%s", text)
 
     def _load(self, now: float) -> None:
         try:
@@ -203,11 +203,18 @@ class ReplayFile:
         with self._lock:
             if self.cache.seen(key, exp, now):
                 return True
-            os.write(self._fd, key.hex().encode("ascii") + b" %d\n" % exp)
-            os.fsync(self._fd)
-            self._journal_lines += 1
-            if self._journal_lines > max(1024, len(self.cache)):
-                self._compact()
+            try:
+                os.write(self._fd, key.hex().encode("ascii") + b" %d\n" % exp)
+                os.fsync(self._fd)
+                self._journal_lines += 1
+                if self._journal_lines > max(1024, len(self.cache)):
+                    self._compact()
+            except OSError as exc:  # disk full or gone: still remembered in memory, only not across a restart
+                if not self.degraded:
+                    self._warn(f"replay file {self.path} cannot be written ({exc.__class__.__name__}); "
+                               "admitted codes are remembered until this process stops")
+                    log.warning("%s", self.warnings[-1])
+                self.degraded = True
             return False
 
     def _compact(self) -> None:

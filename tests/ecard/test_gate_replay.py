@@ -111,6 +111,16 @@ def test_replay_file_survives_restart_compaction_and_garbage(tmp_path):
     assert len(ReplayFile(path, 101)) == 0
 
 
+def test_replay_file_on_a_full_disk_still_refuses_replays(tmp_path):
+    f = ReplayFile(tmp_path / "replay.json", 0)
+    os.close(f._fd)
+    f._fd = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC, as on a full disk
+    key = code_key(b"h", b"n")
+    assert not f.seen(key, 100, 0) and f.degraded and "cannot be written" in f.warnings[-1]
+    assert f.seen(key, 100, 0)
+    f.close()
+
+
 class GateProcess:
     def __init__(self, root: Path, cache: Path) -> None:
         self.proc = subprocess.Popen([SSCARD, "terminal", "gate", "--jwks", str(root / "jwks.json"), "--status-list",
