@@ -165,9 +165,6 @@ class ReplayFile:
             raise ReplayFileBusy(f"replay file {self.path} is in use by another process") from None
         self._load(now)
 
-    def _warn(self, text: str) -> None:
-        self.warnings.append(text)
-
     def _load(self, now: float) -> None:
         try:
             raw = self.path.read_bytes() if self.path.exists() else b"{}"
@@ -175,8 +172,9 @@ class ReplayFile:
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             entries = [(bytes.fromhex(k), int(e)) for k, e in data.items() if not isinstance(e, bool)]
-        except (OSError, ValueError, TypeError, RecursionError) as exc:
-            self._warn(f"replay file {self.path} is unreadable ({exc.__class__.__name__}); starting from empty")
+        except (OSError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+            self.warnings.append(f"replay file {self.path} is unreadable ({exc.__class__.__name__}); "
+                                 "starting from empty")
             entries = []
         bad = 0
         with os.fdopen(os.dup(self._fd), "rb") as journal:
@@ -189,7 +187,7 @@ class ReplayFile:
             except ValueError:
                 bad += 1
         if bad:
-            self._warn(f"replay journal {self.journal_path}: {bad} garbled line(s) skipped")
+            self.warnings.append(f"replay journal {self.journal_path}: {bad} garbled line(s) skipped")
         for key, exp in entries:
             if exp > now:
                 self.cache.seen(key, exp, now)
@@ -211,7 +209,7 @@ class ReplayFile:
                     self._compact()
             except OSError as exc:  # disk full or gone: still remembered in memory, only not across a restart
                 if not self.degraded:
-                    self._warn(f"replay file {self.path} cannot be written ({exc.__class__.__name__}); "
+                    self.warnings.append(f"replay file {self.path} cannot be written ({exc.__class__.__name__}); "
                                "admitted codes are remembered until this process stops")
                     log.warning("%s", self.warnings[-1])
                 self.degraded = True
