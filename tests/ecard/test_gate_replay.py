@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecard import keys, status_list, tokens
+from ecard import keys, replay, status_list, tokens
 from ecard.keys import new_key
-from ecard.replay import MAX_ENTRIES, PER_OWNER, ReplayCache, ReplayFile, ReplayFileBusy, code_key
-from terminal.gate import REPLAY_FILE, Gate
+from ecard.replay import ReplayCache
+from terminal.gate import Gate
 
 SSCARD = str(Path(sys.executable).with_name("sscard"))
 
@@ -49,16 +49,16 @@ def test_one_holders_flood_does_not_readmit_another_holders_code(site, tmp_path)
     victim = tokens.present(victim_cred, victim_device, now, ttl=60)
     assert gate.decide(victim).valid
     attacker_device, attacker_cred = holder(ks, now, idx=2)
-    flood = [tokens.present(attacker_cred, attacker_device, now, ttl=300) for _ in range(MAX_ENTRIES + 1)]
+    flood = [tokens.present(attacker_cred, attacker_device, now, ttl=300) for _ in range(100_001)]
     assert all(gate.decide(code).valid for code in flood)  # all really admitted: each a fresh, valid code
     assert gate.decide(victim).reason == "replayed"
-    assert len(gate.replay) <= PER_OWNER + 1  # the flood pushed out only the attacker's own entries
+    assert len(gate.replay) <= replay.PER_OWNER + 1  # the flood pushed out only the attacker's own entries
     assert gate.decide(flood[-1]).reason == "replayed"
     gate.stop()
 
 
 def test_many_holders_flooding_keep_the_cache_bounded_and_the_victim_remembered():
-    cache = ReplayCache(max_entries=1000, per_owner=10)
+    cache, code_key = ReplayCache(max_entries=1000, per_owner=10), replay.code_key
     victim = code_key(b"victim", b"nonce-01")
     assert not cache.seen(victim, 2000, 0)
     for n in range(500):  # 500 holders, each past their own share: 5,000 codes for 1,000 places
@@ -76,7 +76,7 @@ def test_many_holders_flooding_keep_the_cache_bounded_and_the_victim_remembered(
 @given(st.lists(st.tuples(st.integers(0, 29), st.integers(0, 10**6), st.integers(1, 300)), max_size=400))
 def test_whatever_others_do_a_light_holders_code_stays(ops):
     # 31 holders and 50 places: whenever the cache is full someone holds more than the victim's one entry
-    cache = ReplayCache(max_entries=50, per_owner=5)
+    cache, code_key = ReplayCache(max_entries=50, per_owner=5), replay.code_key
     victim = code_key(b"victim", b"v")
     assert not cache.seen(victim, 10_000, 0)
     for t, (who, nonce, ttl) in enumerate(ops):
@@ -86,17 +86,17 @@ def test_whatever_others_do_a_light_holders_code_stays(ops):
 
 
 def test_replay_file_survives_restart_compaction_and_garbage(tmp_path):
-    path = tmp_path / "replay.json"
+    ReplayFile, code_key, path = replay.ReplayFile, replay.code_key, tmp_path / "replay.json"
     f = ReplayFile(path, 0)
     keys_ = [code_key(b"h%d" % (i % 40), b"%08d" % i) for i in range(6000)]
     assert not any(f.seen(k, 100, 0) for k in keys_)
     assert path.exists() and len(f.journal_path.read_bytes()) < 6000 * 50  # folded into the snapshot on the way
-    with pytest.raises(ReplayFileBusy):  # a second gate on the same folder would lose the first one's codes
+    with pytest.raises(replay.ReplayFileBusy):  # a second gate on the same folder would lose the first one's codes
         ReplayFile(path, 0, wait=False)
     f.close()
     again = ReplayFile(path, 0)
     remembered = len(again)
-    assert remembered == 40 * PER_OWNER and again.seen(keys_[-1], 100, 0) and not again.warnings
+    assert remembered == 40 * replay.PER_OWNER and again.seen(keys_[-1], 100, 0) and not again.warnings
     assert not again.seen(code_key(b"h1", b"fresh"), 100, 0)
     again.close()
     # a torn snapshot (cut mid-way) and a garbled journal line: warnings, the rest of the journal still counts
@@ -112,10 +112,10 @@ def test_replay_file_survives_restart_compaction_and_garbage(tmp_path):
 
 
 def test_replay_file_on_a_full_disk_still_refuses_replays(tmp_path):
-    f = ReplayFile(tmp_path / "replay.json", 0)
+    f = replay.ReplayFile(tmp_path / "replay.json", 0)
     os.close(f._fd)
     f._fd = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC, as on a full disk
-    key = code_key(b"h", b"n")
+    key = replay.code_key(b"h", b"n")
     assert not f.seen(key, 100, 0) and f.degraded and "cannot be written" in f.warnings[-1]
     assert f.seen(key, 100, 0)
     f.close()
@@ -162,8 +162,8 @@ def test_gate_with_a_garbled_replay_file_warns_and_works(site, tmp_path):
     ks, root = site
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / REPLAY_FILE).write_bytes(b'{"8f3a": 17, "torn')
-    (cache / (REPLAY_FILE + ".log")).write_bytes(b"\x00\x01garbage\n")
+    (cache / "replay.json").write_bytes(b'{"8f3a": 17, "torn')
+    (cache / "replay.json.log").write_bytes(b"\x00\x01garbage\n")
     now = int(time.time())
     device, cred = holder(ks, now)
     code = tokens.present(cred, device, now)
