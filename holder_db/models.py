@@ -345,6 +345,19 @@ class LoginSessionRow(SQLModel, table=True):
     result: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
+class RelyingParty(SQLModel, table=True):
+    """A scan-to-login relying party registered with `sscard keys rp`: its name (what holders are shown, and what
+    their pairwise subject is derived from) and the public key its session requests are signed with."""
+
+    __tablename__ = "relying_parties"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    jwk: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the public JWK
+    alg: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    withdrawn_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+
+
 APPEND_ONLY = ("postings", "audit")
 
 

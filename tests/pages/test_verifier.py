@@ -68,7 +68,9 @@ def holder_code(server) -> str:
     with server.client() as c:
         r = c.post("/v1/activation-codes", json={"card_no": h.card_no}, headers={"X-Terminal-Key": server.terminal_key})
         dev = Device()
-        assert c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()}).status_code == 201
+        act = c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()})
+        assert act.status_code == 201
+        dev.device_id = act.json()["device_id"]  # the server names the device
         tok = dev.request(c, "POST", "/v1/token", {"ttl": 120})
         assert tok.status_code == 200, tok.text
         return tok.json()["token"]
