@@ -9,9 +9,11 @@ import time
 from fastapi import APIRouter
 
 from ecard.keys import BadKeyError, VerifyKey, verify_key_from_jwk
+from ecard_server import trail
 from ecard_server.deps import PeerDep, StateDep, TerminalDep
 from ecard_server.schemas import ActivateRequest, Activated, ActivationCode, ActivationCodeRequest
 from ecard_server.state import Refused
+from holder_db.ecard import StoreError
 
 router = APIRouter(tags=["activation"])
 
@@ -42,6 +44,11 @@ def activate(req: ActivateRequest, state: StateDep, client: PeerDep) -> Activate
     # the server names the device: a kid the client chose could be another holder's device id, or a desk's
     device_id = "dev-" + secrets.token_urlsafe(12)
     jwk = VerifyKey(device.alg, device.key).jwk()
-    binding = state.store.activate(req.code, device_id, jwk, device.alg, req.device_name)
+    try:
+        binding = state.store.activate(req.code, device_id, jwk, device.alg, req.device_name)
+    except StoreError as exc:
+        if exc.status == 400:  # a guessed or replayed code; the code itself is never logged
+            trail.auth_failed("activation_code", str(exc), client, "/v1/activate")
+        raise
     state.store.audit(f"device:{device_id}", "ecard.activate", binding.holder_id)
     return Activated(device_id=device_id, holder=state.handle(binding.holder_id).hex(), status_idx=binding.status_idx)

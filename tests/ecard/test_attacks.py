@@ -146,6 +146,35 @@ def test_a_relying_party_cannot_be_self_declared(live):
         assert send(c, "POST", "/v1/login-sessions", headers={"Authorization": "RP " + dev_typed}).status_code == 401
 
 
+def test_a_relying_party_registered_by_the_cli_opens_sessions(live, tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+    from ecard.keys import signing_key_from_pem
+
+    key_file = tmp_path / "rp.json"
+    out = CliRunner().invoke(main, ["keys", "rp", "clinic.example", "--out", str(key_file), "--db", live.db_url,
+                                    "--alg", "ES256", "--json"])
+    assert out.exit_code == 0, out.output
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600" and "PRIVATE" not in out.output
+    saved = json.loads(key_file.read_text())
+    rp = RelyingParty(saved["relying_party"], signing_key_from_pem(saved["key_pem"].encode(), saved["alg"]))
+    with live.client() as c:
+        assert rp.request(c, "POST", "/v1/login-sessions", {"scope": []}).status_code == 201
+        # re-keyed: the old key no longer speaks for it
+        other = tmp_path / "rp.jwk"
+        fresh = keys.generate()
+        other.write_text(json.dumps(fresh.public().jwk()))
+        out = CliRunner().invoke(main, ["keys", "rp", "clinic.example", "--jwk", str(other), "--db", live.db_url])
+        assert out.exit_code == 0, out.output
+        assert rp.request(c, "POST", "/v1/login-sessions", {"scope": []}).status_code == 401
+        assert RelyingParty("clinic.example", fresh).request(c, "POST", "/v1/login-sessions", {}).status_code == 201
+    for bad in (["keys", "rp", "bad name!", "--out", str(tmp_path / "x")], ["keys", "rp", "a"],
+                ["keys", "rp", "a", "--out", str(key_file)]):
+        got = CliRunner().invoke(main, bad + ["--db", live.db_url])
+        assert got.exit_code != 0 and "Traceback" not in got.output
+
+
 def test_an_approved_login_is_read_once(live):
     h = live.fresh_holder()
     portal = live.relying_party("portal.example")

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ecard.device import Device, RelyingParty, sign_request
 from ecard.keys import new_key
 from ecard_server.terminals import add_terminal
+from ecard_server.trail import masked
 from holder_db import store
 from holder_db.ecard import EcardStore
 
@@ -84,6 +87,8 @@ def test_failed_authentications_leave_a_trail_without_secrets(served):
         EcardStore(served.db_url).register_relying_party("bank.example", bank.key.public().jwk(), "EdDSA", "test")
         session = bank.request(c, "POST", "/v1/login-sessions", {"scope": ["name"]}).json()
 
+        guessed = "QQQQQQQQQQ"
+        assert c.post("/v1/activate", json={"code": guessed, "device_jwk": Device().jwk()}).status_code == 400
         wrong_terminal = "counter-01.Sup3rSecretTerminalPart"
         assert c.post("/v1/activation-codes", json={"ssn": h.ssn},
                       headers={"X-Terminal-Key": wrong_terminal}).status_code == 401
@@ -103,14 +108,14 @@ def test_failed_authentications_leave_a_trail_without_secrets(served):
     assert all(isinstance(r, dict) and {"time", "level", "logger", "message"} <= set(r) for r in records)
     trail = [r for r in records if r.get("event") == "auth_failed"]
     kinds = {r["kind"]: r for r in trail}
-    assert set(kinds) == {"terminal", "device", "login_poll", "relying_party"}, trail
+    assert set(kinds) == {"terminal", "device", "login_poll", "relying_party", "activation_code"}, trail
     assert all(r["peer"] == "127.0.0.1" and r["logger"] == "sscard.trail" and r["level"] == "warning" for r in trail)
     assert kinds["terminal"]["who"] == "counte…(10)"
     assert kinds["device"]["who"].startswith(dev.device_id[:6]) and kinds["device"]["who"] != dev.device_id
     assert "verify" in kinds["device"]["reason"] and "poll" in kinds["login_poll"]["reason"].lower()
     for secret in ("Sup3rSecretTerminalPart", served.terminal_key.split(".", 1)[1], forged, forged.split(".")[2],
                    wrong_poll, session["poll_secret"], session["session_id"], dev.device_id, h.ssn, h.ssn[6:14],
-                   code.json()["code"], dev.key.pem().decode().splitlines()[1]):
+                   code.json()["code"], guessed, dev.key.pem().decode().splitlines()[1]):
         assert secret not in text, secret
 
 
@@ -137,3 +142,24 @@ def test_a_trusted_proxy_names_the_client(tmp_path):
             assert one == [400, 400, 400, 429, 429]
     finally:
         srv.stop()
+
+
+@given(st.text(min_size=7, max_size=300))
+def test_a_masked_identifier_never_holds_the_identifier(ident):
+    out = masked(ident)
+    assert ident not in out and len(out) < 6 + 12
+
+
+@given(st.text(max_size=6))
+def test_a_short_identifier_is_masked_whole(ident):
+    assert set(masked(ident)) <= {"*"}
+
+
+def test_a_bad_trusted_proxy_is_a_usage_error():
+    import click
+
+    from sscard_settings import load
+
+    with pytest.raises(click.UsageError, match="trusted|not a valid|does not appear"):
+        load(trusted_proxies=["not-an-address"])
+    assert load(trusted_proxies=["10.0.0.0/8", "::1"]).trusted_proxies == ["10.0.0.0/8", "::1"]
