@@ -257,7 +257,7 @@ class EcardBinding(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
     kid: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
-    jwk: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the public JWK
+    jwk: str = Field(sa_column=Column(Text, nullable=False, index=True))  # JSON of the public JWK; a key binds once
     alg: str = Field(default="EdDSA", sa_column=Column(String(16), nullable=False, server_default="EdDSA"))
     device_name: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
     status_index: Optional[int] = Field(default=None, sa_column=Column(Integer, unique=True))

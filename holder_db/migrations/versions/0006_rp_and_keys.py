@@ -1,4 +1,5 @@
-"""relying parties: scan-to-login relying parties registered with their own public key (`sscard keys rp`).
+"""relying parties: scan-to-login relying parties registered with their own public key (`sscard keys rp`); an index
+on the bound device keys, which activation looks a new key up in (a key binds once).
 
 Revision ID: 0006
 Revises: 0003
@@ -21,7 +22,11 @@ def upgrade() -> None:
     sa.Column('withdrawn_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('name')
     )
+    with op.batch_alter_table('ecard_bindings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ecard_bindings_jwk'), ['jwk'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('ecard_bindings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ecard_bindings_jwk'))
     op.drop_table('relying_parties')
