@@ -140,8 +140,8 @@ def usable(state: State, caller: Caller) -> None:
         raise Refused(403, f"{why}; no e-card codes are issued")
 
 
-
-def _check_rp(state: State, proof: str, name: str, method: str, path: str, body: bytes) -> str:
+def _check_rp(state: State, client: str, proof: str, name: str, method: str, path: str, body: bytes) -> str:
+    state.limit("login_create", client)  # before the signature is checked
     registered = state.store.relying_party(name)
     if registered is None:
         raise Refused(401, "relying party is not registered (sscard keys rp)")
@@ -156,14 +156,15 @@ def _check_rp(state: State, proof: str, name: str, method: str, path: str, body:
 async def relying_party_auth(request: Request, state: StateDep,
                              authorization: Annotated[str | None, Header(max_length=2000)] = None) -> str:
     """The registered relying party that signed this request (kid: its registered name) with its own key."""
-    state.limit("login_create", client_address(request))  # before any signature is checked
-    name = None
+    name, client = None, client_address(request)
     try:
         proof, name = _proof_of(authorization, "RP")
         body = await request.body()
-        return await run_in_threadpool(_check_rp, state, proof, name, request.method, request.url.path, body)
+        return await run_in_threadpool(_check_rp, state, client, proof, name, request.method, request.url.path,
+                                       body)
     except Refused as exc:
-        trail.auth_failed("relying_party", exc.detail, client_address(request), request.url.path, name)
+        if exc.status == 401:
+            trail.auth_failed("relying_party", exc.detail, client, request.url.path, name)
         raise
 
 
