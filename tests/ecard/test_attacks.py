@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ecard import jws, keys, status_list
 from ecard.device import RP_TYP, Device, RelyingParty, body_hash, sign_request
@@ -298,6 +300,21 @@ def test_forged_and_confused_device_proofs_are_refused(live):
             r = send(c, "GET", "/v1/me", headers={"Authorization": "Device " + proof} if proof.isascii() else {})
             assert r.status_code in (401, 422), (proof[:40], r.status_code)
         assert send(c, "GET", "/v1/me", headers={"Authorization": "Device " + good}).status_code == 200
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scheme=st.sampled_from(["Device", "RP", "Bearer", "device"]),
+       head=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "jwk", "b64"]),
+                            st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=70),
+                                      st.lists(st.text(max_size=5), max_size=3)), max_size=5),
+       payload=st.binary(max_size=80), sig=st.binary(max_size=70))
+def test_any_signed_looking_header_is_a_4xx(live, scheme, head, payload, sig):
+    proof = ".".join([b64u(json.dumps(head).encode()), b64u(payload), b64u(sig)])
+    with live.client() as c:
+        for method, path in (("GET", "/v1/me"), ("POST", "/v1/login-sessions"), ("POST", "/v1/token")):
+            r = send(c, method, path, headers={"Authorization": f"{scheme} {proof}"[:1990]},
+                     **({"json": {}} if method == "POST" else {}))
+            assert r.status_code in (401, 422, 429), (path, r.status_code, r.text[:200])
 
 
 def test_a_proof_with_the_older_eddsa_alg_name_still_verifies(live):
