@@ -16,10 +16,15 @@ log = logging.getLogger("sscard.trail")
 FIELDS = ("event", "kind", "who", "peer", "reason", "path")
 
 
+def _printable(text: object, limit: int = 300) -> str:
+    """No newline or control character from a request reaches a log line (a forged entry in the text format)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text)[:limit])
+
+
 def masked(ident: object, keep: int = 6) -> str:
     """The first `keep` characters of an identifier and its length: enough to tell attempts apart and match
     them with the audit trail, too little to be used."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(ident))[:200]
+    text = _printable(ident, 200)
     if len(text) <= keep:
         return "*" * len(text)
     return f"{text[:keep]}…({len(text)})"
@@ -27,13 +32,12 @@ def masked(ident: object, keep: int = 6) -> str:
 
 def _path(path: str) -> str:
     """The request path with long segments (session ids) masked."""
-    return "/".join(masked(seg) if len(seg) > 16 else seg for seg in path[:300].split("/"))
+    return "/".join(masked(seg) if len(seg) > 16 else seg for seg in _printable(path).split("/"))
 
 
 def auth_failed(kind: str, reason: str, peer: str, path: str, who: str | None = None) -> None:
     """One failed authentication. `who` is what the caller claimed to be (masked here)."""
-    who_m = masked(who) if who else "-"
-    path = _path(path)
+    who_m, path, peer = masked(who) if who else "-", _path(path), _printable(peer, 64)
     log.warning("auth failed: %s %s from %s on %s: %s", kind, who_m, peer, path, reason,
                 extra={"event": "auth_failed", "kind": kind, "who": who_m, "peer": peer, "reason": reason,
                        "path": path})

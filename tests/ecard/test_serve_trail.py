@@ -100,14 +100,20 @@ def test_failed_authentications_leave_a_trail_without_secrets(served):
                      headers={"X-Poll-Secret": wrong_poll}).status_code == 403
         impostor = RelyingParty("bank.example")  # not the registered key
         assert impostor.request(c, "POST", "/v1/login-sessions", {"scope": ["name"]}).status_code == 401
+        forged_line = "/v1/login-sessions/x%0A%7B%22event%22%3A%22forged%22%7D/approve"
+        assert c.post(forged_line, json={"consent": []}).status_code == 401
+        assert c.get("/v1/me", headers={"Authorization": "Device x"}).status_code == 401
         assert dev.request(c, "GET", "/v1/me").status_code == 200  # and a good request leaves no trail
     time.sleep(0.3)
     text = served.log.read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line one JSON object
     assert all(isinstance(r, dict) and {"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert not any(r.get("event") == "forged" for r in records)
     trail = [r for r in records if r.get("event") == "auth_failed"]
-    kinds = {r["kind"]: r for r in trail}
+    kinds: dict = {}
+    for r in trail:
+        kinds.setdefault(r["kind"], r)  # the first of each kind
     assert set(kinds) == {"terminal", "device", "login_poll", "relying_party", "activation_code"}, trail
     assert all(r["peer"] == "127.0.0.1" and r["logger"] == "sscard.trail" and r["level"] == "warning" for r in trail)
     assert kinds["terminal"]["who"] == "counte…(10)"
@@ -215,3 +221,14 @@ def test_twelve_big_bodies_cost_the_server_nothing(served):
     grown = _rss(served) - before
     assert worst < 2.0, worst
     assert grown < 20 * 2**20, f"the server grew {grown / 2**20:.1f} MiB"
+
+
+def test_a_request_cannot_forge_a_text_log_line(caplog):
+    from ecard_server import trail
+
+    with caplog.at_level("WARNING", logger="sscard.trail"):
+        trail.auth_failed("device", "request proof does not verify", "10.0.0.1\nINFO fake", "/v1/x\nWARNING forged",
+                          "kid\r\nforged")
+    (record,) = caplog.records
+    assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
+    assert record.path == "/v1/x?WARNING forged" and record.peer == "10.0.0.1?INFO fake"
