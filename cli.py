@@ -37,6 +37,8 @@ COMMANDS: dict[str, Any] = {
         "new-issuer": "terminal.services_cli:keys_new_issuer",
         "new": "ecard_server.cli:keys_new",
         "terminal": "ecard_server.cli:keys_terminal",
+        "withdraw": "ecard_server.cli:keys_withdraw",
+        "rp": "ecard_server.cli:keys_rp",
     },
     "serve": "ecard_server.cli:serve",
     "qr": {

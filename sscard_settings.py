@@ -6,8 +6,9 @@ code takes the values it needs as arguments; only the commands read the environm
 """
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import click
 from pydantic import AliasChoices, Field
@@ -45,12 +46,20 @@ class Settings(BaseSettings):
     status_list_ttl: int = Field(3600, ge=60, description="lifetime of a signed status list, seconds")
     limits: dict[str, tuple[float, int]] = Field(default_factory=lambda: dict(DEFAULT_LIMITS),
                                                  description="rate limits: name -> (per minute, burst)")
+    max_body: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024,
+                          description="largest request body the server reads, bytes; a larger one is a 413 unread")
+    trusted_proxies: list[str] = Field(default_factory=list,
+                                       description="addresses or networks of reverse proxies whose X-Forwarded-For "
+                                                   "names the client (JSON list); none: the peer address counts")
+    log_format: Literal["text", "json"] = Field("text", description="server log: text, or one JSON object a line")
 
     def model_post_init(self, _context: Any) -> None:
         unknown = set(self.limits) - set(DEFAULT_LIMITS)
         if unknown:
             raise ValueError(f"unknown rate limit(s) {sorted(unknown)}; known: {sorted(DEFAULT_LIMITS)}")
         object.__setattr__(self, "limits", {**DEFAULT_LIMITS, **self.limits})
+        for net in self.trusted_proxies:
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad entry
 
     @property
     def ecard_keys_dir(self) -> Path:

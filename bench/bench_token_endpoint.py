@@ -124,7 +124,8 @@ def proofs_file(workdir: str, dev, n: int) -> Path:  # type: ignore[no-untyped-d
 
     path = Path(workdir) / f"proofs-{time.monotonic_ns()}.txt"
     now = time.time()
-    path.write_text("\n".join(sign_request(dev.key, "POST", "/v1/token", BODY.encode(), now) for _ in range(n)) + "\n",
+    path.write_text("\n".join(sign_request(dev.key, "POST", "/v1/token", BODY.encode(), now, kid=dev.device_id)
+                              for _ in range(n)) + "\n",
                     encoding="ascii")
     return path
 

@@ -126,11 +126,13 @@ class EcardClient:
     # ---- holder's device ----
 
     def activate(self, code: str, device: Device, device_name: str = "") -> Activation:
+        """Bind `device`'s key; sets device.device_id to the id the server gave it."""
         body: dict[str, Any] = {"code": code.strip().upper(), "device_jwk": device.jwk()}
         if device_name:
             body["device_name"] = device_name
         d = self._json(self._send("POST", "/v1/activate", json_body=body, expect=(201,)))
-        return Activation(str(d["device_id"]), str(d["holder"]), int(d["status_idx"]))
+        device.device_id = str(d["device_id"])  # the server names the device; its proofs carry that id
+        return Activation(device.device_id, str(d["holder"]), int(d["status_idx"]))
 
     def offline_credential(self, device: Device) -> Credential:
         d = self._json(self._send("POST", "/v1/credentials/offline", json_body={}, device=device))

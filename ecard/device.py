@@ -13,18 +13,22 @@ from ecard import jws, sdjwt, tokens
 from ecard.keys import SigningKey, b64u, b64u_decode, generate
 
 REQUEST_TYP = "sscard-req+jwt"
+RP_TYP = "sscard-rp+jwt"  # a relying party's signed request (scan-to-login), kid its registered name
 
 
 def body_hash(body: bytes) -> str:
     return b64u(hashlib.sha256(body).digest())
 
 
-def sign_request(key: SigningKey, method: str, path: str, body: bytes, now: float | None = None) -> str:
-    """A per-request proof of the device key (like DPoP): method, path, time, a fresh jti and the body's hash."""
+def sign_request(key: SigningKey, method: str, path: str, body: bytes, now: float | None = None,
+                 kid: str | None = None, typ: str = REQUEST_TYP) -> str:
+    """A per-request proof of the device key (like DPoP): method, path, time, a fresh jti and the body's hash.
+    `kid` is the id the server gave the device at activation (a relying party's registered name for its own
+    requests); the key's own kid if not given."""
     now = int(time.time() if now is None else now)
     claims = {"htm": method.upper(), "htu": path, "iat": now, "jti": b64u(secrets.token_bytes(12)),
               "bh": body_hash(body)}
-    return jws.sign(claims, key, REQUEST_TYP)
+    return jws.sign(claims, key, typ, {"kid": kid} if kid else None)
 
 
 @dataclass
@@ -32,10 +36,7 @@ class Device:
     key: SigningKey = field(default_factory=generate)
     credential: bytes = b""
     sd_jwt: str = ""
-
-    @property
-    def device_id(self) -> str:
-        return self.key.kid
+    device_id: str = ""  # the id the server named this device with at activation (POST /v1/activate answers it)
 
     def jwk(self) -> dict[str, Any]:
         return self.key.public().jwk()
@@ -43,7 +44,7 @@ class Device:
     def request(self, client: Any, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         """Send a signed request with an httpx client; returns the httpx response."""
         body = b"" if payload is None else json.dumps(payload).encode()
-        headers = {"Authorization": "Device " + sign_request(self.key, method, path, body)}
+        headers = {"Authorization": "Device " + sign_request(self.key, method, path, body, kid=self.device_id)}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         return client.request(method, path, content=body, headers=headers)
@@ -61,3 +62,18 @@ class Device:
 
     def present_sd_jwt(self, disclose: list[str], aud: str, nonce: str, now: float | None = None) -> str:
         return sdjwt.present(self.sd_jwt, disclose, self.key, aud, nonce, int(time.time() if now is None else now))
+
+
+@dataclass
+class RelyingParty:
+    """A scan-to-login relying party: its registered name (`sscard keys rp NAME`) and the key it signs with."""
+
+    name: str
+    key: SigningKey = field(default_factory=generate)
+
+    def request(self, client: Any, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = {"Authorization": "RP " + sign_request(self.key, method, path, body, kid=self.name, typ=RP_TYP)}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        return client.request(method, path, content=body, headers=headers)

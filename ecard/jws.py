@@ -1,5 +1,8 @@
 """Compact JWS through pyjwt, with SM2 (SM3withSM2, JOSE alg "SM2") registered beside pyjwt's EdDSA and ES256.
 
+Ed25519 signatures carry the fully specified alg name of RFC 9864 ("Ed25519"); "EdDSA", the older polymorphic
+name, is still accepted on verification for tokens made before.
+
 The verification algorithm always comes from the key (the JWKS entry), never from the token header, so `alg: none`
 and HS256-signed-with-the-public-key tokens fail here however they are dressed.
 """
@@ -12,7 +15,7 @@ import jwt
 from jwt.algorithms import Algorithm
 
 from ecard.errors import EcardError
-from ecard.keys import Jwks, SigningKey, VerifyKey, verify_key_from_jwk
+from ecard.keys import JOSE_ACCEPTS, JOSE_ALG, Jwks, SigningKey, VerifyKey, verify_key_from_jwk
 
 
 class JwsError(EcardError):
@@ -48,6 +51,8 @@ class SM2Algorithm(Algorithm):
 
 _jws = jwt.PyJWS()
 _jws.register_algorithm("SM2", SM2Algorithm())
+_jws.register_algorithm("Ed25519", jwt.algorithms.OKPAlgorithm())
+_KNOWN = tuple(name for names in JOSE_ACCEPTS.values() for name in names)
 
 
 def _lib_key(key: SigningKey | VerifyKey) -> Any:
@@ -57,7 +62,7 @@ def _lib_key(key: SigningKey | VerifyKey) -> Any:
 def sign(payload: dict[str, Any], key: SigningKey, typ: str, extra_headers: dict[str, Any] | None = None) -> str:
     headers = {"typ": typ, "kid": key.kid, **(extra_headers or {})}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return _jws.encode(body, _lib_key(key), algorithm=key.alg, headers=headers)
+    return _jws.encode(body, _lib_key(key), algorithm=JOSE_ALG[key.alg], headers=headers)
 
 
 def header(token: str) -> dict[str, Any]:
@@ -74,13 +79,14 @@ def verify(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]
     if not isinstance(token, str) or token.count(".") != 2:
         raise JwsError("malformed", "not a compact JWS")
     hdr = header(token)
-    if hdr.get("alg") != key.alg:
-        raise JwsError("unsupported_alg" if hdr.get("alg") not in ("EdDSA", "ES256", "SM2") else "alg_mismatch",
-                       f"JWS alg {str(hdr.get('alg'))[:20]!r} is not the key's {key.alg}")
+    alg = hdr.get("alg")
+    if alg not in JOSE_ACCEPTS[key.alg]:
+        raise JwsError("unsupported_alg" if alg not in _KNOWN else "alg_mismatch",
+                       f"JWS alg {str(alg)[:20]!r} is not the key's {JOSE_ALG[key.alg]}")
     if typ is not None and hdr.get("typ") != typ:
         raise JwsError("malformed", f"JWS typ must be {typ}")
     try:
-        raw = _jws.decode(token, _lib_key(key), algorithms=[key.alg])
+        raw = _jws.decode(token, _lib_key(key), algorithms=[alg])
     except jwt.InvalidSignatureError:
         raise JwsError("bad_signature", "JWS signature does not verify") from None
     except jwt.PyJWTError as exc:

@@ -37,6 +37,9 @@ from ecard.errors import BadKeyError
 ALGS = ("EdDSA", "ES256", "SM2")
 ALG_IDS = {"EdDSA": 1, "ES256": 2, "SM2": 3}
 ALG_BY_ID = {v: k for k, v in ALG_IDS.items()}
+# sscard's key type -> the JOSE alg it signs with (RFC 9864's fully specified "Ed25519"), and those it accepts
+JOSE_ALG = {"EdDSA": "Ed25519", "ES256": "ES256", "SM2": "SM2"}
+JOSE_ACCEPTS = {"EdDSA": ("Ed25519", "EdDSA"), "ES256": ("ES256",), "SM2": ("SM2",)}
 KID_BYTES = 6
 SIG_BYTES = 64
 # The longest any issuer-signed object lives (SD-JWT credential); a retired key stays published this long.
@@ -112,7 +115,7 @@ class VerifyKey:
             nums = self.key.public_numbers()
             crv = "P-256" if self.alg == "ES256" else "SM2"
             jwk = {"kty": "EC", "crv": crv, "x": b64u(_int_b(nums.x)), "y": b64u(_int_b(nums.y))}
-        jwk.update(alg=self.alg, use="sig", kid=self.kid or thumbprint_kid(jwk))
+        jwk.update(alg=JOSE_ALG[self.alg], use="sig", kid=self.kid or thumbprint_kid(jwk))
         return jwk
 
 
@@ -169,7 +172,7 @@ def verify_key_from_jwk(jwk: dict[str, Any]) -> VerifyKey:
         raise
     except Exception:
         raise BadKeyError("JWK does not hold a valid public key") from None
-    if jwk.get("alg", alg) != alg:
+    if jwk.get("alg", alg) not in JOSE_ACCEPTS[alg]:
         raise BadKeyError(f"JWK alg {jwk.get('alg')!r} does not match its key type")
     kid = jwk.get("kid") or thumbprint_kid(jwk)
     if not isinstance(kid, str):
@@ -300,6 +303,8 @@ def load_keyset(directory: str | os.PathLike[str]) -> KeySet:
         meta = json.loads((d / KEYSET_FILE).read_text(encoding="utf-8"))
         keys = {}
         for entry in meta["keys"]:
+            if entry.get("withdrawn"):
+                continue  # its private key is gone; it signs and verifies nothing
             keys[entry["kid"]] = (signing_key_from_pem((d / entry["file"]).read_bytes(), entry["alg"]), entry)
         current = keys[meta["current"]][0]
         secret = (d / SECRET_FILE).read_bytes()
@@ -330,15 +335,55 @@ def new_key(directory: str | os.PathLike[str], alg: str = "EdDSA", now: float | 
         if entry["kid"] == meta["current"]:
             entry["retired"] = now
             entry["publish_until"] = now + MAX_TOKEN_LIFETIME
-    expired = [e for e in meta["keys"] if e.get("publish_until") and e["publish_until"] <= now]
+    expired = [e for e in meta["keys"] if e.get("publish_until") and e["publish_until"] <= now
+               and not e.get("withdrawn")]
     for entry in expired:  # nothing it signed is alive any more: drop it from the set and from disk
         (d / entry["file"]).unlink(missing_ok=True)
     meta["keys"] = [e for e in meta["keys"] if e not in expired]
     meta["keys"].append({"kid": key.kid, "alg": alg, "file": f"{key.kid}.pem", "created": now})
     meta["current"] = key.kid
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    _write_meta(d, meta)
     if not (d / SECRET_FILE).exists():
         _write_private(d / SECRET_FILE, secrets.token_bytes(32))
+    return _publish(d, now)
+
+
+def _write_meta(d: Path, meta: dict[str, Any]) -> None:
+    """keyset.json replaced in one rename, so a server re-reading it never sees half a file."""
+    tmp = d / (KEYSET_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, d / KEYSET_FILE)
+
+
+def _publish(d: Path, now: int) -> KeySet:
     keyset = load_keyset(d)
-    (d / "jwks.json").write_text(json.dumps(keyset.jwks(now), indent=2) + "\n", encoding="utf-8")
+    tmp = d / "jwks.json.tmp"
+    tmp.write_text(json.dumps(keyset.jwks(now), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, d / "jwks.json")
     return keyset
+
+
+def withdraw_key(directory: str | os.PathLike[str], kid: str, now: float | None = None) -> tuple[KeySet, bool]:
+    """Withdraw a compromised key at once, instead of letting it age out: it leaves the JWKS (so verifiers that
+    refresh it refuse its tokens), its private key file is deleted, and keyset.json remembers it as withdrawn.
+    Withdrawing the current key first rotates to a new key of the same algorithm. Returns the key set and
+    whether a rotation was needed; BadKeyError if the kid is not in the set."""
+    now = int(time.time() if now is None else now)
+    d = Path(directory)
+    try:
+        meta = json.loads((d / KEYSET_FILE).read_text(encoding="utf-8"))
+        entries = {e["kid"]: e for e in meta["keys"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadKeyError(f"{d} is not a readable key set ({exc.__class__.__name__})") from None
+    if kid not in entries:
+        raise BadKeyError(f"key {kid[:20]!r} is not in the key set {d}")
+    rotated = meta["current"] == kid
+    if rotated:
+        new_key(d, entries[kid]["alg"], now)
+        meta = json.loads((d / KEYSET_FILE).read_text(encoding="utf-8"))
+        entries = {e["kid"]: e for e in meta["keys"]}
+    entries[kid]["withdrawn"] = now
+    entries[kid]["publish_until"] = 0
+    _write_meta(d, meta)
+    (d / entries[kid]["file"]).unlink(missing_ok=True)
+    return _publish(d, now), rotated

@@ -7,8 +7,11 @@ Who may call what:
   the card and checking its PIN, and may report a card lost;
 - a holder's device signs every request with its bound key (header `Authorization: Device <JWS>`, see
   ecard.device.sign_request) and reaches only its own holder's data;
-- anyone may read the JWKS and the status list, and a relying party may open a login session.
-Every bad request is answered with a 4xx and a message; activation and login are rate-limited (429, Retry-After).
+- anyone may read the JWKS and the status list; a relying party registered with `sscard keys rp` signs its
+  login-session requests with its own key (`Authorization: RP <JWS>`).
+Every bad request is answered with a 4xx and a message; activation and login are rate-limited (429, Retry-After)
+per client address (the TCP peer, or X-Forwarded-For only from Settings.trusted_proxies); a body over
+Settings.max_body is refused (413) before it is read; failed authentications go to the trail (ecard_server.trail).
 Workers keep nothing of their own but caches: nonces, rate limits and login sessions are in the shared state
 (holder_db, or Valkey/Redis when SSCARD_REDIS names one), so `sscard serve --workers N` behaves as one server.
 """
@@ -24,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecard_server import offline_docs
+from ecard_server.bodylimit import BodyLimit
 from ecard_server.routers import activation, codes, holder, login, public
 from ecard_server.schemas import TokenRequest  # noqa: F401  (re-exported for the benchmark and tests)
 from ecard_server.state import ConfigError, Refused, State
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     from ecard_server.pages.router import router as pages_router  # the pages and their assets: docs/pages.md
     app.include_router(pages_router)
+    app.add_middleware(BodyLimit, max_body=settings.max_body)  # outermost of ours: nothing reads a body first
     return app
 
 

@@ -1,4 +1,4 @@
-"""`sscard serve`, `sscard keys new|terminal`, `sscard qr issue|verify|show`, `sscard card loss`: thin edges over the
+"""`sscard serve`, `sscard keys new|terminal|withdraw|rp`, `sscard qr issue|verify|show`, `sscard card loss`: thin edges over the
 e-card core. `qr verify` is a contract other tools script: exit 0 only for a valid code, otherwise a one-line
 reason and a non-zero exit, never a traceback."""
 from __future__ import annotations
@@ -60,6 +60,68 @@ def keys_terminal(keys_dir: str, terminal_id: str, as_json: bool) -> None:
         raise click.ClickException(_one_line(str(exc))) from None
     _emit(as_json, {"terminal": terminal_id, "api_key": api_key},
           f"terminal {terminal_id}: API key (shown once) {api_key}")
+
+
+@click.command("withdraw")
+@click.argument("kid")
+@ecard_keys_option
+@click.option("--json", "as_json", is_flag=True)
+def keys_withdraw(kid: str, keys_dir: str, as_json: bool) -> None:
+    """Withdraw a compromised issuer key at once: it leaves the JWKS (a running server serves the new one on the
+    next fetch, and verifiers that refresh it refuse the key's codes), its private key file is deleted. The
+    current key is first replaced by a new one of the same algorithm."""
+    from ecard.keys import BadKeyError, withdraw_key
+
+    try:
+        ks, rotated = withdraw_key(keys_dir, kid)
+    except (BadKeyError, OSError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    kids = [k.kid for k in ks.published()]
+    _emit(as_json, {"withdrawn": kid, "current": ks.current.kid, "rotated": rotated, "published": kids},
+          f"key {kid} withdrawn{'; new current key ' + ks.current.kid if rotated else ''}; JWKS publishes "
+          f"{', '.join(kids)}")
+
+
+@click.command("rp")
+@click.argument("name")
+@db_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Make a new key and write it here (mode 0600) for the relying party to sign with.")
+@click.option("--jwk", "jwk_file", type=click.Path(dir_okay=False, exists=True),
+              help="Register this public JWK instead (the relying party keeps its own private key).")
+@click.option("--alg", type=click.Choice(["EdDSA", "ES256", "SM2"]), default="EdDSA", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def keys_rp(name: str, db_url: str, out_file: str | None, jwk_file: str | None, alg: str, as_json: bool) -> None:
+    """Register a scan-to-login relying party with its own key (or re-key it): only login-session requests it
+    signs speak for NAME, and NAME is what its pairwise holder subjects are derived from."""
+    import re
+
+    from ecard.keys import BadKeyError, VerifyKey, generate, verify_key_from_jwk
+    from holder_db.ecard import EcardStore, StoreError
+
+    if not re.fullmatch(r"[\w.:/-]{1,64}", name):
+        raise click.UsageError("NAME must be 1-64 letters, digits or . : / - _")
+    if bool(out_file) == bool(jwk_file):
+        raise click.UsageError("give either --out (make a key) or --jwk (register the relying party's own key)")
+    if out_file and Path(out_file).exists():
+        raise click.ClickException(f"{out_file} exists; give a new file")
+    try:
+        if jwk_file:
+            pub = verify_key_from_jwk(json.loads(Path(jwk_file).read_text(encoding="utf-8")))
+        else:
+            key = generate(alg)
+            pub = key.public()
+        pub = VerifyKey(pub.alg, pub.key)
+        EcardStore(db_url).register_relying_party(name, pub.jwk(), pub.alg, "cli keys rp")
+    except (BadKeyError, StoreError, OSError, ValueError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    if out_file:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"relying_party": name, "alg": alg, "key_pem": key.pem().decode()}, f, indent=2)
+    _emit(as_json, {"relying_party": name, "alg": pub.alg, "key_file": out_file, "jwk": pub.jwk()},
+          f"relying party {name} registered ({pub.alg} key {pub.jwk()['kid']})"
+          + (f"; its private key is in {out_file} (keep it private)" if out_file else ""))
 
 
 def _read_text(path: str, what: str) -> str:
@@ -150,32 +212,39 @@ def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, 
               help="Worker processes behind the one port (SSCARD_WORKERS; default 1).")
 @click.option("--redis", "redis_url", help="Valkey/Redis URL for the shared state (SSCARD_REDIS; default: the "
                                            "holder database).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Server log as text, or one JSON object a line for a collector (SSCARD_LOG_FORMAT).")
 def serve(db_url: str, host: str, port: int, keys_dir: str, status_uri: str | None, workers: int | None,
-          redis_url: str | None) -> None:
+          redis_url: str | None, log_format: str | None) -> None:
     """Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
     from ecard_server.app import ConfigError, create_app
     from sscard_settings import load
 
+    from ecard_server.trail import log_config
+
     settings = load(db=db_url, ecard_keys=keys_dir, workers=workers, redis=redis_url,
-                    status_uri=status_uri or None)
+                    status_uri=status_uri or None, log_format=log_format)
     if settings.status_uri is None:
         settings = settings.model_copy(update={"status_uri": f"http://{host}:{port}/status-list"})
     try:
         app = create_app(settings)  # checked here, in this process, so a bad key set is one line, not N tracebacks
     except ConfigError as exc:
         raise click.ClickException(_one_line(str(exc))) from None
+    # X-Forwarded-For is the app's to judge (Settings.trusted_proxies), never uvicorn's: its default trusts loopback
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "access_log": False,
+                               "proxy_headers": False, "log_config": log_config(settings.log_format)}
     if settings.workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, **options)
         return
     for name, value in (("DB", settings.db_url), ("ECARD_KEYS", str(settings.ecard_keys_dir)),
-                        ("STATUS_URI", settings.status_uri), ("REDIS", settings.redis)):
+                        ("STATUS_URI", settings.status_uri), ("REDIS", settings.redis),
+                        ("LOG_FORMAT", settings.log_format)):
         if value:
             os.environ["SSCARD_" + name] = value
     os.environ.pop("SSCARD_KEYS", None)
-    uvicorn.run("ecard_server.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=settings.workers, log_level="info", access_log=False)
+    uvicorn.run("ecard_server.app:create_app_from_env", factory=True, workers=settings.workers, **options)
 
 
 @click.command("issue")

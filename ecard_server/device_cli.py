@@ -34,7 +34,7 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        dev = Device(signing_key_from_pem(data["key_pem"].encode(), data["alg"]))
+        dev = Device(signing_key_from_pem(data["key_pem"].encode(), data["alg"]), device_id=str(data["device_id"]))
         dev.credential = b64u_decode(data.get("credential", "")) if data.get("credential") else b""
     except (OSError, ValueError, KeyError, TypeError, BadKeyError) as exc:
         raise click.ClickException(f"{path} is not a device file from `sscard ecard activate` "

@@ -33,7 +33,7 @@ class DeviceJwk(Strict):
     crv: Literal["Ed25519", "P-256", "SM2"]
     x: B64
     y: B64 | None = None
-    alg: Literal["EdDSA", "ES256", "SM2"] | None = None
+    alg: Literal["Ed25519", "EdDSA", "ES256", "SM2"] | None = None
     use: Literal["sig"] | None = None
     kid: Annotated[str, Field(max_length=64)] | None = None
 
@@ -45,7 +45,7 @@ class ActivateRequest(Strict):
 
 
 class Activated(Strict):
-    device_id: str
+    device_id: str = Field(description="The id the server gave this device: the kid of its request proofs.")
     holder: str = Field(description="Pseudonymous holder handle (hex), as it appears in QR codes.")
     status_idx: int
 
@@ -98,8 +98,11 @@ class Me(Strict):
     insurance: dict[str, str]
 
 
+RP_NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
+
+
 class LoginCreate(Strict):
-    relying_party: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w .:/-]+$")]
+    """Who asks is not in the body: it is the registered relying party whose key signed the request."""
     scope: Annotated[list[Scope], Field(max_length=2)] = []
 
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
-from holder_db.server_state import DbSharedState, Login
+from holder_db.server_state import COLLECTED, DbSharedState, Login
 
 PREFIX = "sscard:"
 
@@ -32,6 +32,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSETNX', KEYS[1], 'result', ARGV[1])
 """
 
+# KEYS[1] session; ARGV the COLLECTED marker -> the result once, then the marker; false while pending or gone
+_COLLECT = """
+local r = redis.call('HGET', KEYS[1], 'result')
+if not r then return false end
+if r ~= ARGV[1] then redis.call('HSET', KEYS[1], 'result', ARGV[1]) end
+return r
+"""
+
 
 class SharedState(Protocol):
     def seen(self, key: bytes | str, exp: int, now: float) -> bool: ...
@@ -44,6 +52,8 @@ class SharedState(Protocol):
     def login(self, session_id: str) -> Login | None: ...
 
     def login_approve(self, session_id: str, result: dict[str, Any]) -> bool: ...
+
+    def login_collect(self, session_id: str) -> dict[str, Any] | None: ...
 
 
 def _h(key: bytes | str) -> str:
@@ -59,6 +69,7 @@ class RedisSharedState:
         self.r = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
         self._take = self.r.register_script(_TAKE)
         self._approve = self.r.register_script(_APPROVE)
+        self._collect = self.r.register_script(_COLLECT)
 
     def seen(self, key: bytes | str, exp: int, now: float) -> bool:
         ttl = max(1, int(exp - now) + 1)
@@ -93,6 +104,10 @@ class RedisSharedState:
 
     def login_approve(self, session_id: str, result: dict[str, Any]) -> bool:
         return int(self._approve(keys=[PREFIX + "l:" + session_id], args=[json.dumps(result)])) == 1
+
+    def login_collect(self, session_id: str) -> dict[str, Any] | None:
+        got = self._collect(keys=[PREFIX + "l:" + session_id], args=[json.dumps(COLLECTED)])
+        return json.loads(got) if got else None
 
 
 def open_shared(engine: Engine, redis_url: str | None) -> SharedState:

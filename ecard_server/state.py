@@ -2,6 +2,7 @@
 shared state (holder_db or Valkey/Redis) every worker sees alike. Nothing here is per-process but caches."""
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -13,7 +14,7 @@ from ecard import tokens
 from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, load_keyset
 from ecard_server.shared import SharedState, open_shared
 from ecard_server.terminals import FILE as TERMINALS_FILE
-from ecard_server.terminals import load_terminals
+from ecard_server.terminals import check_api_key, load_terminals
 from holder_db.ecard import EcardStore
 from sscard_settings import Settings
 
@@ -58,13 +59,23 @@ class KeyFiles:
             raise ConfigError(f"e-card keys in {self.dir}: {exc}") from None
         self._stamp = self._stamps()
 
-    def _stamps(self) -> tuple[float, ...]:
-        return tuple((self.dir / f).stat().st_mtime if (self.dir / f).exists() else 0.0
-                     for f in (KEYSET_FILE, TERMINALS_FILE))
+    def _stamps(self) -> tuple[tuple[int, int, int], ...]:
+        """Inode, mtime and size of each file: both are replaced by a rename, so two writes within one mtime
+        tick still differ."""
+        out = []
+        for f in (KEYSET_FILE, TERMINALS_FILE):
+            try:
+                st = (self.dir / f).stat()
+                out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((0, 0, 0))
+        return tuple(out)
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
+        """At most one look at the files a second, unless `force`: a key that does not match, a withdrawal that
+        must show in the JWKS at once, are worth two stat calls."""
         now = time.monotonic()
-        if now - self._checked < 1.0:
+        if now - self._checked < 1.0 and not force:
             return
         with self._lock:
             self._checked = now
@@ -84,8 +95,22 @@ class State:
     files: KeyFiles
     shared: SharedState
     status_uri: str
-    status_cache: tuple[Any, str, float] = (None, "", 0.0)
+    status_cache: tuple[Any, str, float] = (None, "", 0.0)  # (revocation version, signing kid), JWT, made at
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    proxies: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.proxies = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.trusted_proxies)
+
+    def trusted(self, host: str) -> bool:
+        """Whether `host` is one of Settings.trusted_proxies."""
+        if not self.proxies:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.proxies)
 
     @classmethod
     def open(cls, settings: Settings) -> "State":
@@ -103,6 +128,15 @@ class State:
     def terminals(self) -> dict[str, str]:
         self.files.refresh()
         return self.files.terminals
+
+    def terminal(self, api_key: str | None) -> str | None:
+        """The terminal id of this API key, or None; a key that does not match makes the files be looked at again
+        first, so a terminal added by `sscard keys terminal` a moment ago is known at once."""
+        found = check_api_key(self.terminals, api_key)
+        if found is None and api_key:
+            self.files.refresh(force=True)
+            found = check_api_key(self.files.terminals, api_key)
+        return found
 
     def handle(self, holder_id: Any) -> bytes:
         return tokens.pseudonym(self.keyset.pseudonym_secret, f"holder:{holder_id}")

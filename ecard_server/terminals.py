@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 from pathlib import Path
@@ -46,9 +47,11 @@ def add_terminal(keys_dir: str | Path, terminal_id: str) -> str:
     table = load_terminals(d)
     secret = secrets.token_urlsafe(24)
     table[terminal_id] = _hash(secret)
-    path = d / FILE
-    path.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    tmp = d / (FILE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(table, indent=2) + "\n")
+    os.replace(tmp, d / FILE)  # a running server sees the old table or the new one, and a new inode
     return f"{terminal_id}.{secret}"
 
 

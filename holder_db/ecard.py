@@ -19,7 +19,8 @@ from cardlib.idnumber import mask
 from holder_db import audit, standing
 from holder_db import store as db
 from holder_db.cards import LOSS_REASON, TRANSITIONS, transition
-from holder_db.models import ActivationCode, Card, CardEvent, EcardBinding, Enrolment, Holder, Revocation, SharedRecord
+from holder_db.models import (ActivationCode, Card, CardEvent, EcardBinding, Enrolment, Holder, RelyingParty, Revocation,
+                              SharedRecord)
 from holder_db.standing import Refusal
 
 ACTIVE_CARD = "active"
@@ -170,18 +171,34 @@ class EcardStore:
         with self._session() as s:
             s.add(ActivationCode(holder_id=holder_id, code_hash=_code_hash(code), expires_at=expires))
 
-    def redeem_activation_code(self, code: str) -> int | None:
-        """The holder id if the code is known, unused and unexpired; marks it used in the same statement."""
-        now = _now()
-        with db.write_connection(self.engine) as conn:
-            t = ActivationCode
-            row = conn.execute(select(t.id, t.holder_id, t.expires_at)
-                               .where(t.code_hash == _code_hash(code), t.used_at.is_(None))).first()  # type: ignore[union-attr]
-            if row is None or _aware(row.expires_at) <= now:
-                return None
-            done = conn.execute(update(t).where(t.id == row.id, t.used_at.is_(None))  # type: ignore[union-attr]
-                                .values(used_at=now))
-            return row.holder_id if done.rowcount == 1 else None
+    def activate(self, code: str, device_id: str, jwk: dict[str, Any], alg: str, device_name: str) -> BindingView:
+        """Redeem a one-time code and bind the device key under the id the server chose, in one transaction: a
+        refusal (400 the code is unknown, used or expired; 409 the key is bound already) leaves the code as it
+        was, usable until it succeeds or expires."""
+        jwk_text = json.dumps(jwk, sort_keys=True)
+        for _ in range(5):
+            now = _now()
+            try:
+                with db.write_connection(self.engine) as conn:
+                    t, b = ActivationCode, EcardBinding
+                    row = conn.execute(select(t.id, t.holder_id, t.expires_at)
+                                       .where(t.code_hash == _code_hash(code), t.used_at.is_(None))).first()  # type: ignore[union-attr]
+                    if row is None or _aware(row.expires_at) <= now:
+                        raise StoreError("activation code is unknown, used or expired", 400)
+                    if conn.execute(select(b.id).where(b.jwk == jwk_text)).first():
+                        raise StoreError("this device key is already bound; make a new key to activate", 409)
+                    taken = conn.execute(update(t).where(t.id == row.id, t.used_at.is_(None))  # type: ignore[union-attr]
+                                         .values(used_at=now))
+                    if taken.rowcount != 1:  # another request redeemed it first
+                        raise StoreError("activation code is unknown, used or expired", 400)
+                    top = conn.execute(select(func.max(b.status_index))).scalar()
+                    idx = 0 if top is None else top + 1
+                    conn.execute(insert(b).values(holder_id=row.holder_id, kid=device_id, jwk=jwk_text, alg=alg,
+                                                   device_name=device_name, status_index=idx, created_at=now))
+                return BindingView(device_id, row.holder_id, idx, jwk, alg, True)
+            except IntegrityError:
+                continue  # another writer took the same index (PostgreSQL): nothing was kept, take the next one
+        raise StoreError("could not allocate a status index; try again", 409)
 
     # ---- bindings ---------------------------------------------------------------------------------------------
 
@@ -287,6 +304,34 @@ class EcardStore:
                 .where(sr.kind == "death", b.status_index.is_not(None)))}  # type: ignore[union-attr]
             top = conn.execute(select(func.max(b.status_index))).scalar()
         return revoked, (top + 1 if top is not None else 0)
+
+    # ---- scan-to-login relying parties ----------------------------------------------------------------------
+
+    def register_relying_party(self, name: str, jwk: dict[str, Any], alg: str, actor: str) -> None:
+        """Register (or re-key) a relying party: from now on only requests signed by this key speak for `name`."""
+        try:
+            with self._session() as s:
+                row = s.get(RelyingParty, name)
+                if row is None:
+                    row = RelyingParty(name=name, jwk=json.dumps(jwk, sort_keys=True), alg=alg)
+                else:
+                    row.jwk, row.alg, row.created_at, row.withdrawn_at = json.dumps(jwk, sort_keys=True), alg, _now(), None
+                s.add(row)
+                audit.record(s, actor[:120], "ecard.rp_register", detail=f"relying party {name}")
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
+
+    def relying_party(self, name: str) -> tuple[dict[str, Any], str] | None:
+        """The registered public JWK and alg of a relying party, or None (unknown or withdrawn)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(RelyingParty.jwk, RelyingParty.alg)
+                               .where(RelyingParty.name == name, RelyingParty.withdrawn_at.is_(None))).first()  # type: ignore[union-attr]
+        if row is None:
+            return None
+        try:
+            return json.loads(row.jwk), row.alg
+        except ValueError:
+            return None
 
     def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False) -> None:
         with self._session() as s:

@@ -257,7 +257,7 @@ class EcardBinding(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
     kid: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
-    jwk: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the public JWK
+    jwk: str = Field(sa_column=Column(Text, nullable=False, index=True))  # JSON of the public JWK; a key binds once
     alg: str = Field(default="EdDSA", sa_column=Column(String(16), nullable=False, server_default="EdDSA"))
     device_name: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
     status_index: Optional[int] = Field(default=None, sa_column=Column(Integer, unique=True))
@@ -343,6 +343,19 @@ class LoginSessionRow(SQLModel, table=True):
     poll_hash: str = Field(sa_column=Column(String(64), nullable=False))
     expires_at: float = Field(sa_column=Column(Float, nullable=False, index=True))
     result: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class RelyingParty(SQLModel, table=True):
+    """A scan-to-login relying party registered with `sscard keys rp`: its name (what holders are shown, and what
+    their pairwise subject is derived from) and the public key its session requests are signed with."""
+
+    __tablename__ = "relying_parties"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    jwk: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the public JWK
+    alg: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    withdrawn_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
 
 
 APPEND_ONLY = ("postings", "audit")

@@ -18,6 +18,7 @@ from holder_db import store
 from holder_db.models import LoginSessionRow, RateBucket, ServerNonce
 
 PURGE_EVERY = 2000  # writes between sweeps of expired nonces and sessions
+COLLECTED = {"collected": True}  # what an approved session's result becomes once its relying party has read it
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,19 @@ class DbSharedState:
                                 .where(LoginSessionRow.id == session_id, LoginSessionRow.result.is_(None))  # type: ignore[union-attr]
                                 .values(result=json.dumps(result)))
         return done.rowcount == 1
+
+    def login_collect(self, session_id: str) -> dict[str, Any] | None:
+        """The approved result, handed out once: the row's result becomes COLLECTED in the same transaction, so a
+        second poll (or a thief holding the poll secret) gets COLLECTED. None while pending or unknown."""
+        with store.write_connection(self.engine) as conn:
+            t = LoginSessionRow
+            sel = select(t.result).where(t.id == session_id)
+            row = conn.execute(sel if store.is_sqlite(conn) else sel.with_for_update()).first()
+            if row is None or row.result is None:
+                return None
+            result = json.loads(row.result)
+            if result == COLLECTED:
+                return COLLECTED
+            done = conn.execute(update(t).where(t.id == session_id, t.result == row.result)
+                                .values(result=json.dumps(COLLECTED)))
+        return result if done.rowcount == 1 else COLLECTED

@@ -8,10 +8,12 @@ import time
 
 from fastapi import APIRouter
 
-from ecard.keys import BadKeyError, verify_key_from_jwk
+from ecard.keys import BadKeyError, VerifyKey, verify_key_from_jwk
+from ecard_server import trail
 from ecard_server.deps import PeerDep, StateDep, TerminalDep
 from ecard_server.schemas import ActivateRequest, Activated, ActivationCode, ActivationCodeRequest
 from ecard_server.state import Refused
+from holder_db.ecard import StoreError
 
 router = APIRouter(tags=["activation"])
 
@@ -31,17 +33,22 @@ def activation_code(req: ActivationCodeRequest, state: StateDep, terminal_id: Te
 
 
 @router.post("/v1/activate", response_model=Activated, status_code=201,
-             summary="Device: bind this device's public key with a one-time activation code")
+             summary="Device: bind this device's public key with a one-time activation code; the answer names the "
+                     "device (sign later requests with that id as the JWS kid)")
 def activate(req: ActivateRequest, state: StateDep, client: PeerDep) -> Activated:
     state.limit("activation", client)
     try:
         device = verify_key_from_jwk(req.device_jwk.model_dump(exclude_none=True))
     except BadKeyError as exc:
         raise Refused(400, f"device_jwk: {exc}") from None
-    holder_id = state.store.redeem_activation_code(req.code)
-    if holder_id is None:
-        raise Refused(400, "activation code is unknown, used or expired")
-    jwk = device.jwk()
-    binding = state.store.bind_device(holder_id, jwk["kid"], jwk, device.alg, req.device_name)
-    state.store.audit(f"device:{jwk['kid']}", "ecard.activate", holder_id)
-    return Activated(device_id=jwk["kid"], holder=state.handle(holder_id).hex(), status_idx=binding.status_idx)
+    # the server names the device: a kid the client chose could be another holder's device id, or a desk's
+    device_id = "dev-" + secrets.token_urlsafe(12)
+    jwk = VerifyKey(device.alg, device.key).jwk()
+    try:
+        binding = state.store.activate(req.code, device_id, jwk, device.alg, req.device_name)
+    except StoreError as exc:
+        if exc.status == 400:  # a guessed or replayed code; the code itself is never logged
+            trail.auth_failed("activation_code", str(exc), client, "/v1/activate")
+        raise
+    state.store.audit(f"device:{device_id}", "ecard.activate", binding.holder_id)
+    return Activated(device_id=device_id, holder=state.handle(binding.holder_id).hex(), status_idx=binding.status_idx)

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from cardlib.idnumber import check_char
+from ecard.device import RelyingParty
 from ecard_server.app import create_app
 from ecard.keys import new_key
 from ecard_server.terminals import add_terminal
@@ -80,12 +81,22 @@ class LiveServer:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
 
+    def relying_party(self, name: str, alg: str = "EdDSA") -> RelyingParty:
+        """A relying party registered as `sscard keys rp NAME` does, with a key of its own."""
+        from ecard.keys import generate
+        from holder_db.ecard import EcardStore
+
+        rp = RelyingParty(name, generate(alg))
+        EcardStore(self.db_url).register_relying_party(name, rp.key.public().jwk(), alg, "test")
+        return rp
+
     def fresh_holder(self) -> Sample:
         """A holder no other test has used on this server."""
         return self.holders.pop()
 
 
-def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_url: str | None = None) -> LiveServer:
+def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_url: str | None = None,
+                 **settings) -> LiveServer:
     keys_dir = tmp / "keys"
     new_key(keys_dir)
     terminal_key = add_terminal(keys_dir, "counter-01")
@@ -94,8 +105,10 @@ def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_
     port = free_port()
     app = create_app(Settings(db=db_url, ecard_keys=keys_dir, status_uri=f"http://127.0.0.1:{port}/status-list",
                               limits=limits or {"activation": (6000, 1000), "login_create": (6000, 1000),
-                                                "login_device": (6000, 1000), "terminal_limit": (60000, 1000)}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+                                                "login_device": (6000, 1000), "terminal_limit": (60000, 1000)},
+                              **settings))
+    # as `sscard serve` runs it: X-Forwarded-For is judged by the app (Settings.trusted_proxies), not uvicorn
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

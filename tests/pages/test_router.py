@@ -67,7 +67,9 @@ def test_lifecycle_loss_revokes_and_found_again(server):
     with server.client() as c:
         code = c.post("/v1/activation-codes", json={"card_no": h.card_no}, headers=key).json()["code"]
         dev = Device()
-        assert c.post("/v1/activate", json={"code": code, "device_jwk": dev.jwk()}).status_code == 201
+        act = c.post("/v1/activate", json={"code": code, "device_jwk": dev.jwk()})
+        assert act.status_code == 201
+        dev.device_id = act.json()["device_id"]  # the server names the device
         r = c.post("/pages/api/counter/card-status", json={"card_no": h.card_no, "status": "lost"}, headers=key)
         assert r.status_code == 200 and r.json()["card_status"] == "lost" and r.json()["revoked_indices"]
         assert dev.request(c, "POST", "/v1/token", {}).status_code == 401

@@ -30,6 +30,8 @@ JS_RUN = """async (v) => {
   let refused = "";
   try { await sscard.loadStatusList(v.stale_status_list, keys, v.now); } catch (e) { refused = e.reason; }
   out.push(["stale list refused on load", refused]);
+  const older = await sscard.loadStatusList(v.eddsa_status_list, keys, v.now);
+  out.push(["status list under the older alg name EdDSA", (await sscard.verify(v.cases[0][1], keys, older, v.now, null)).reason]);
   return out;
 }"""
 
@@ -59,6 +61,10 @@ def test_same_vectors_same_reasons_in_both_verifiers(browser, server):
     jwks = Jwks.from_json(v["jwks"])
     assert verify(v["sm2"], jwks, status_list.load(v["status_list"], jwks, now=v["now"]), v["now"], None).valid
     assert js[len(py) + 1] == ["stale list refused on load", "status_list_expired"]
+    # signing says Ed25519 (RFC 9864); a list signed under the older name EdDSA is still accepted, in both
+    assert json.loads(vectors.b64u_decode(v["status_list"].split(".")[0]))["alg"] == "Ed25519"
+    assert js[len(py) + 2] == ["status list under the older alg name EdDSA", "ok"]
+    assert status_list.load(v["eddsa_status_list"], jwks, now=v["now"]) is not None
 
 
 def holder_code(server) -> str:
@@ -68,7 +74,9 @@ def holder_code(server) -> str:
     with server.client() as c:
         r = c.post("/v1/activation-codes", json={"card_no": h.card_no}, headers={"X-Terminal-Key": server.terminal_key})
         dev = Device()
-        assert c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()}).status_code == 201
+        act = c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()})
+        assert act.status_code == 201
+        dev.device_id = act.json()["device_id"]  # the server names the device
         tok = dev.request(c, "POST", "/v1/token", {"ttl": 120})
         assert tok.status_code == 200, tok.text
         return tok.json()["token"]

@@ -18,6 +18,14 @@ def _flip(token: str, at: int) -> str:
     return "SSC1:" + b64u(bytes(body))
 
 
+def _older_alg_name(jwt_text: str, key) -> str:  # type: ignore[no-untyped-def]
+    """The same JWS re-signed under the header alg `EdDSA`, as made before RFC 9864's `Ed25519`."""
+    h, p, _ = jwt_text.split(".")
+    hdr = {**json.loads(b64u_decode(h)), "alg": "EdDSA"}
+    h = b64u(json.dumps(hdr, separators=(",", ":")).encode())
+    return f"{h}.{p}.{b64u(key.sign(f'{h}.{p}'.encode()))}"
+
+
 def build() -> dict:
     ed, es, sm2, stranger = generate("EdDSA"), generate("ES256"), generate("SM2"), generate("EdDSA")
     dev_ed, dev_es = generate("EdDSA"), generate("ES256")
@@ -53,6 +61,7 @@ def build() -> dict:
         ("oversized", "SSC1:" + "A" * 600), ("empty", ""), ("valid", valid), ("replayed", valid),
     ]
     return {"now": NOW, "jwks": jwks, "status_list": sl, "stale_status_list": stale_sl, "cases": cases,
+            "eddsa_status_list": _older_alg_name(sl, ed),
             "sm2": online(key=sm2), "valid_for_stale": online(idx=4)}
 
 

@@ -7,6 +7,8 @@
   const PREFIX = "SSC1:", DOMAIN = new TextEncoder().encode("SSC1"), MAX_CHARS = 500, MAX_TTL = 300;
   const LEEWAY = 10, KID_BYTES = 6, SIG_BYTES = 64, SUB_BYTES = 10, REQUEST_TYP = "sscard-req+jwt";
   const ALG_BY_ID = { 1: "EdDSA", 2: "ES256", 3: "SM2" };
+  // JOSE alg names a key's JWS may carry: RFC 9864's "Ed25519", and the older "EdDSA" (ecard.keys.JOSE_ACCEPTS)
+  const JOSE_ACCEPTS = { EdDSA: ["Ed25519", "EdDSA"], ES256: ["ES256"], SM2: ["SM2"] };
   const REASONS = ["ok", "malformed", "oversized", "unsupported_alg", "unknown_key", "alg_mismatch",
     "bad_signature", "not_yet_valid", "expired", "revoked", "status_unknown", "status_list_expired", "replayed"];
 
@@ -144,7 +146,7 @@
     try { hdr = JSON.parse(new TextDecoder().decode(b64uDecode(parts[0]))); } catch (e) { throw new TokenError("malformed", "JWS header unreadable"); }
     const k = keys[hdr.kid];
     if (!k) throw new TokenError("unknown_key", "JWS kid is not in the JWKS");
-    if (hdr.alg !== k.alg) throw new TokenError(["EdDSA", "ES256", "SM2"].includes(hdr.alg) ? "alg_mismatch" : "unsupported_alg", "JWS alg is not the key's");
+    if (!(JOSE_ACCEPTS[k.alg] || []).includes(hdr.alg)) throw new TokenError(["Ed25519", "EdDSA", "ES256", "SM2"].includes(hdr.alg) ? "alg_mismatch" : "unsupported_alg", "JWS alg is not the key's");
     if (typ && hdr.typ !== typ) throw new TokenError("malformed", `JWS typ must be ${typ}`);
     if (k.alg === "SM2") throw new TokenError("unsupported_alg", "SM2 is not available in this browser");
     let sig;
@@ -236,7 +238,7 @@
   // ---- the holder's device ------------------------------------------------------------------------------
   const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   async function signJws(payload, privateKey, kid, typ) {
-    const h = b64u(enc(JSON.stringify({ alg: "EdDSA", typ, kid })));
+    const h = b64u(enc(JSON.stringify({ alg: "Ed25519", typ, kid })));
     const p = b64u(enc(JSON.stringify(payload)));
     const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, privateKey, enc(h + "." + p)));
     return h + "." + p + "." + b64u(sig);
