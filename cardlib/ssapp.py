@@ -104,7 +104,9 @@ class SocialSecurityApp:
 
     def read_raw_field(self, field: str) -> bytes:
         """A field's value bytes, read by record number; the record's tag and length are checked."""
-        f, r = self._located(field)
+        return self._raw_value(*self._located(field))
+
+    def _raw_value(self, f: FileSpec, r: RecordSpec) -> bytes:
         record = self.read_record(f.sfi, r.number)  # type: ignore[arg-type]
         try:
             tag, value = tlv.decode_record(record)
@@ -115,9 +117,10 @@ class SocialSecurityApp:
         return value
 
     def read_field(self, field: str) -> str:
-        _, r = self._located(field)
+        f, r = self._located(field)
+        raw = self._raw_value(f, r)
         try:
-            return decode_field(r, self.read_raw_field(field))
+            return decode_field(r, raw)
         except FieldError as exc:
             raise CardDataError(str(exc)) from None
 
