@@ -95,6 +95,7 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
     from terminal import settle as flow
+    from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
@@ -106,7 +107,7 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
             if keys_dir is None and psam_reader is None:
                 _fail(as_json, "settling on a card needs a PSAM: --keys DIR (simulated) or --psam READER")
             pin = read_pin(pin_stdin)
-            with visit(reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader) as card:
+            with psam_from_context(keys_dir or psam_reader) as psam, visit(reader, pin=pin, psam=psam) as card:
                 done = flow.settle_card(db, card.channel, card.psam, card.session, card.info.ssn, policy, bill,
                                         year=year, receipts_dir=receipts_dir)
     except flow.SettleError as exc:
@@ -136,6 +137,7 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
     from terminal import settle as flow
+    from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
@@ -144,7 +146,8 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
         if reader is None:
             done = flow.refund(db, settlement_id, receipts_dir=receipts_dir)
         else:
-            with visit(reader, pin=read_pin(pin_stdin), keys_dir=keys_dir, psam_reader=psam_reader) as card:
+            with psam_from_context(keys_dir or psam_reader) as psam, \
+                    visit(reader, pin=read_pin(pin_stdin), psam=psam) as card:
                 done = flow.refund(db, settlement_id, receipts_dir=receipts_dir, card=card.channel,
                                    psam=card.psam, session=card.session)
     except flow.SettleError as exc:
@@ -285,10 +288,12 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
                 _fail(as_json, f"cannot use the keys or status list: {exc}")
             answer = ident.by_qr(db, token, jwks, status, now=time.time())
         else:
+            from cardlib.cli import psam_from_context
             from terminal.cardsession import read_pin
 
             pin = read_pin(pin_stdin) if pin_stdin else None
-            answer = ident.by_card(db, reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader)
+            with psam_from_context(keys_dir or psam_reader) as psam:
+                answer = ident.by_card(db, reader, pin=pin, psam=psam)
     except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
@@ -316,6 +321,7 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
     from cardlib.ssapp import CardDataError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
+    from cardlib.cli import psam_from_context
     from terminal import kiosk as flow
     from terminal.cardsession import read_pin
     from terminal.dbstore import DbStore
@@ -328,8 +334,8 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
         return yes or click.confirm("pay the payable ones to the card's bank account?", err=True)
 
     def serve(name: str | None, _atr: bytes = b"") -> flow.KioskResult:
-        return flow.run_once(db, name, read_pin(pin_stdin), confirm, keys_dir=keys_dir, psam_reader=psam_reader,
-                             receipts_dir=receipts_dir)
+        with psam_from_context(keys_dir or psam_reader) as psam:  # opened per visit: a PSAM reader may come back
+            return flow.run_once(db, name, read_pin(pin_stdin), confirm, psam=psam, receipts_dir=receipts_dir)
 
     def show(result: flow.KioskResult) -> None:
         data = result.as_dict()
