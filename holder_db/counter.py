@@ -255,8 +255,11 @@ class CounterStore:
             _audit(conn, "settlement", ssn, settlement_id, holder_id)
             yield result
 
-    def refund(self, settlement_id: str) -> tuple[str, dict[str, int], str]:
-        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level)."""
+    def refund(self, settlement_id: str, *, before_commit: Callable[[str, dict[str, int], str], None] | None = None
+               ) -> tuple[str, dict[str, int], str]:
+        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level).
+        `before_commit(ssn, split, level)` runs inside the transaction (a receipt written with it): if it raises,
+        nothing is reversed."""
         with self._write() as conn:
             s = conn.execute(_for_update(conn, select(S).where(S.c.settlement_id == settlement_id))).first()
             if s is None:
@@ -276,8 +279,10 @@ class CounterStore:
                 post(conn, ledger.fund_for(conn, "refund"), -s.fund, "refund_fund", f"refund:{settlement_id}/fund")
             conn.execute(update(S).where(S.c.id == s.id).values(status="refunded", refunded_at=models.utcnow()))
             _audit(conn, "refund", ssn, settlement_id, s.holder_id)
-        split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
-                                            "account", "cash")}
+            split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
+                                                "account", "cash")}
+            if before_commit is not None:
+                before_commit(ssn, split, s.level)
         return ssn, split, s.level
 
     def settlements_of(self, ssn: str) -> dict[str, str]:

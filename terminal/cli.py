@@ -94,6 +94,7 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
+    from terminal import receipts
     from terminal import settle as flow
     from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
@@ -112,6 +113,8 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
                                         year=year, receipts_dir=receipts_dir)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; nothing was settled")
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}; nothing was settled")
     except SQLAlchemyError as exc:
@@ -136,6 +139,7 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
+    from terminal import receipts
     from terminal import settle as flow
     from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
@@ -152,6 +156,8 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
                                    psam=card.psam, session=card.session)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; nothing was refunded")
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
@@ -210,13 +216,17 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
     """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from terminal import payment, risk
+    from terminal import payment, receipts, risk
     from terminal.dbstore import DbStore
 
     try:
         risk.period_end(period)
     except risk.PeriodError as exc:
         _fail(as_json, str(exc))
+    try:
+        receipts.ready(receipts_dir)
+    except receipts.ReceiptError as exc:
+        _fail(as_json, f"{exc}; nothing was paid")
     db = _store(db_url, as_json)
     try:
         with click.progressbar(length=0, label=f"paying {period}", file=sys.stderr) as bar:
@@ -229,6 +239,9 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
             outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress,
                                          max_age=max_age)
         db.mark_held(h["entitlement_id"] for h in outcome.held)
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; that payment was not made, every payment made before it "
+              "has its receipt; run again to pay the rest")
     except SQLAlchemyError as exc:
         _fail(as_json, _db_error(exc, db_url))
     data = outcome.as_dict()
@@ -323,6 +336,7 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
     from cardlib.transport import TransportError
     from cardlib.cli import psam_from_context
     from terminal import kiosk as flow
+    from terminal import receipts
     from terminal.cardsession import read_pin
     from terminal.dbstore import DbStore
 
@@ -349,11 +363,17 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
                    + ("" if data["confirmed"] else " (nothing confirmed)"))
 
     failures = (TransportError, CardError, CardDataError)  # CardError: the root of every card/PSAM refusal
+    try:
+        receipts.ready(receipts_dir)  # before the first card: a folder that cannot be made is one line, now
+    except receipts.ReceiptError as exc:
+        _fail(as_json, f"{exc}; nothing was paid")
     if once:
         try:
             show(serve(reader))
         except failures as exc:
             _fail(as_json, f"card: {exc}; nothing was paid")
+        except receipts.ReceiptError as exc:
+            _fail(as_json, str(exc) if exc.moved else f"{exc}; that payment was not made")
         return
     from terminal.monitor import Event, Monitor
 
