@@ -91,12 +91,12 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
             _fail(as_json, str(exc))
         _out(as_json, split.as_dict(), _split_text(split.as_dict()))
         return
+    from cardlib.cli import psam_from_context
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
     from terminal import receipts
     from terminal import settle as flow
-    from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
@@ -136,12 +136,12 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
 def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_reader: str | None,
            pin_stdin: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Reverse a settlement by its id: fund, counters and personal account get their amounts back."""
+    from cardlib.cli import psam_from_context
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
     from terminal import receipts
     from terminal import settle as flow
-    from cardlib.cli import psam_from_context
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
 
@@ -331,10 +331,10 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
 def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, once: bool, pin_stdin: bool,
           yes: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Benefit kiosk: card and PIN, pending benefits shown, confirmed, paid to the card's bank account."""
+    from cardlib.cli import psam_from_context
     from cardlib.ssapp import CardDataError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
-    from cardlib.cli import psam_from_context
     from terminal import kiosk as flow
     from terminal import receipts
     from terminal.cardsession import read_pin
