@@ -33,6 +33,8 @@ LABELS = {
 }
 MONEY = {"amount", "total", "out_of_catalog", "self_pay_first", "deductible", "fund", "account", "cash"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import: a receipt gets the mode a plain file would (mkstemp makes 0600)
 
 
 def yuan(fen: int) -> str:
@@ -147,6 +149,7 @@ def prepare(receipt: Receipt, directory: str | Path) -> Pending:
         for suffix, text in ((".txt", receipt.as_text()), (".json", receipt.as_json() + "\n")):
             fd, name = tempfile.mkstemp(dir=out, prefix=f".{stem}{suffix}.", suffix=".tmp")
             pending.moves.append((Path(name), out / f"{stem}{suffix}"))
+            os.fchmod(fd, 0o666 & ~_UMASK)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
     except OSError as exc:

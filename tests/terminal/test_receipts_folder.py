@@ -125,3 +125,13 @@ def test_with_receipt_keeps_it_only_when_the_money_moved(tmp_path) -> None:  # t
     with pytest.raises(receipts.ReceiptError, match="cannot be made or written"):
         receipts.with_receipt(r, tmp_path / "blocker" / "r", lambda: moved.append(1) or True)
     assert moved == []  # the money never moves when its receipt cannot be written
+
+
+def test_a_receipt_gets_the_mode_a_plain_file_would(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    r = receipts.payment("E8", OLD, "pension", "2026-01", 100, "6222000000000008", at="2026-01-31T00:00:00")
+    txt, js = receipts.write(r, tmp_path)
+    (tmp_path / "plain").write_text("x", encoding="utf-8")
+    plain = os.stat(tmp_path / "plain").st_mode & 0o777
+    assert os.stat(txt).st_mode & 0o777 == os.stat(js).st_mode & 0o777 == plain
