@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +84,19 @@ class Profile:
 
     def field(self, field_name: str) -> tuple[FileSpec, RecordSpec]:
         """The file and record that hold a named field (e.g. "ssn")."""
+        try:
+            return self._fields[field_name]
+        except KeyError:
+            raise KeyError(f"no field {field_name!r} in profile {self.name}") from None
+
+    @cached_property
+    def _fields(self) -> dict[str, tuple[FileSpec, RecordSpec]]:
+        """Field name -> (file, record), the first holder of each name: looked up for every record read."""
+        found: dict[str, tuple[FileSpec, RecordSpec]] = {}
         for f in self.files:
             for r in f.records:
-                if r.field == field_name:
-                    return f, r
-        raise KeyError(f"no field {field_name!r} in profile {self.name}")
+                found.setdefault(r.field, (f, r))
+        return found
 
     @property
     def ssse(self) -> FileSpec:

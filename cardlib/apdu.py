@@ -7,6 +7,7 @@ when asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 class ApduError(ValueError):
@@ -24,6 +25,17 @@ class CommandAPDU:
     extended: bool = field(default=False)
 
     def __post_init__(self) -> None:
+        cla, ins, p1, p2, data, le = self.cla, self.ins, self.p1, self.p2, self.data, self.le
+        if (type(cla) is int and type(ins) is int and type(p1) is int and type(p2) is int and type(data) is bytes
+                and 0 <= cla <= 0xFF and 0 <= ins <= 0xFF and 0 <= p1 <= 0xFF and 0 <= p2 <= 0xFF
+                and len(data) <= 0xFF and (le is None or (type(le) is int and 0 < le <= 0x100))):
+            # the short APDU every card service sends, checked in one expression (it runs for every command)
+            if self.extended and not (data or le is not None):
+                object.__setattr__(self, "extended", False)
+            return
+        self._validate()
+
+    def _validate(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
             v = getattr(self, name)
             if not isinstance(v, int) or not 0 <= v <= 0xFF:
@@ -53,6 +65,11 @@ class CommandAPDU:
         return bytes([self.cla, self.ins, self.p1, self.p2])
 
     def to_bytes(self) -> bytes:
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> bytes:
+        """The encoding, made once per command (a cached command is sent many times)."""
         out = self.header
         if self.extended:
             if self.data:

@@ -65,6 +65,8 @@ class RetryLe:
 
     def transmit(self, apdu: bytes) -> bytes:
         resp = self.inner.transmit(apdu)
+        if len(resp) >= 2 and resp[-2] != 0x6C:
+            return resp
         sw1, sw2 = _sw(resp)
         if sw1 == 0x6C:
             resp = self.inner.transmit(CommandAPDU.from_bytes(apdu).with_le(sw2 or 256).to_bytes())
@@ -80,6 +82,8 @@ class GetResponse:
 
     def transmit(self, apdu: bytes) -> bytes:
         resp = self.inner.transmit(apdu)
+        if len(resp) >= 2 and resp[-2] != 0x61:
+            return resp
         data = b""
         for _ in range(self.limit):
             sw1, sw2 = _sw(resp)
@@ -149,11 +153,17 @@ class Channel:
 
     def send(self, cmd: CommandAPDU) -> ResponseAPDU:
         """Send a command and return the card's final answer, whatever its status word."""
-        return ResponseAPDU.from_bytes(self.link.transmit(cmd.to_bytes()))
+        raw = self.link.transmit(cmd.to_bytes())
+        if type(raw) is not bytes or len(raw) < 2:
+            return ResponseAPDU.from_bytes(raw)  # copies to bytes, or raises: no status word
+        return ResponseAPDU(raw[:-2], raw[-2], raw[-1])
 
     def call(self, cmd: CommandAPDU, name: str | None = None) -> bytes:
         """Send a command; return its data on 9000, raise CardError (naming the command) otherwise."""
-        return check(self.send(cmd), name or command_name(cmd) or f"INS {cmd.ins:02X}")
+        raw = self.link.transmit(cmd.to_bytes())
+        if raw[-2:] == b"\x90\x00" and type(raw) is bytes:  # the usual answer, without a ResponseAPDU
+            return raw[:-2]
+        return check(ResponseAPDU.from_bytes(raw), name or command_name(cmd) or f"INS {cmd.ins:02X}")
 
 
 def as_channel(link: Channel | Transmitter, trace: Trace | None = None) -> Channel:

@@ -50,6 +50,45 @@ def decrypt_ecb(alg: Alg, key: bytes, data: bytes) -> bytes:
     return dec.update(data) + dec.finalize()
 
 
+class Ecb:
+    """One key's ECB cipher with its contexts set up once: a card or PSAM using the same key session after session
+    pays for the cipher set-up (most of a one-block encryption's cost) once, not per block. ECB keeps no state
+    between blocks, so one context serves every call; data must be whole blocks. The repr shows no key."""
+
+    __slots__ = ("alg", "size", "_cipher", "_enc", "_dec")
+
+    def __init__(self, alg: Alg, key: bytes) -> None:
+        self.alg, self.size = alg, block_size(alg)
+        self._cipher = Cipher(_algorithm(alg, key), modes.ECB())
+        self._enc = self._dec = None  # type: ignore[var-annotated]
+
+    def __repr__(self) -> str:
+        return f"Ecb({self.alg})"
+
+    def _blocks(self, data: bytes) -> None:
+        if len(data) % self.size:
+            raise ValueError(f"{len(data)} bytes is not a whole number of {self.size}-byte {self.alg} blocks")
+
+    def encrypt(self, data: bytes) -> bytes:
+        self._blocks(data)
+        if self._enc is None:
+            self._enc = self._cipher.encryptor()
+        return self._enc.update(data)  # type: ignore[no-any-return]
+
+    def decrypt(self, data: bytes) -> bytes:
+        self._blocks(data)
+        if self._dec is None:
+            self._dec = self._cipher.decryptor()
+        return self._dec.update(data)  # type: ignore[no-any-return]
+
+    def diversify(self, factor: bytes) -> bytes:
+        """PBOC diversification of this key (see `diversify`)."""
+        if len(factor) != 8:
+            raise ValueError(f"diversification factor must be 8 bytes, got {len(factor)}")
+        inverse = bytes(b ^ 0xFF for b in factor)
+        return self.encrypt(factor + inverse)  # 3DES: two blocks, Enc(factor) || Enc(~factor); SM4: one
+
+
 def pad_80(data: bytes, size: int) -> bytes:
     """ISO 9797-1 padding method 2: 80 then zeros to a whole block (always adds at least one byte)."""
     data = data + b"\x80"
@@ -70,10 +109,7 @@ def diversify(alg: Alg, master: bytes, factor: bytes) -> bytes:
     """
     if len(factor) != 8:
         raise ValueError(f"diversification factor must be 8 bytes, got {len(factor)}")
-    inverse = bytes(b ^ 0xFF for b in factor)
-    if alg == "3des":
-        return encrypt_ecb(alg, master, factor) + encrypt_ecb(alg, master, inverse)
-    return encrypt_ecb(alg, master, factor + inverse)
+    return Ecb(alg, master).diversify(factor)
 
 
 def mac(alg: Alg, key: bytes, data: bytes, iv: bytes | None = None, length: int = 4) -> bytes:

@@ -104,7 +104,9 @@ class SocialSecurityApp:
 
     def read_raw_field(self, field: str) -> bytes:
         """A field's value bytes, read by record number; the record's tag and length are checked."""
-        f, r = self._located(field)
+        return self._raw_value(*self._located(field))
+
+    def _raw_value(self, f: FileSpec, r: RecordSpec) -> bytes:
         record = self.read_record(f.sfi, r.number)  # type: ignore[arg-type]
         try:
             tag, value = tlv.decode_record(record)
@@ -115,9 +117,14 @@ class SocialSecurityApp:
         return value
 
     def read_field(self, field: str) -> str:
-        _, r = self._located(field)
+        return self._decoded(*self._located(field))
+
+    def _decoded(self, f: FileSpec, r: RecordSpec) -> str:
+        if f.sfi is None:
+            raise KeyError(f"file {f.name} of field {r.field!r} has no SFI")
+        raw = self._raw_value(f, r)
         try:
-            return decode_field(r, self.read_raw_field(field))
+            return decode_field(r, raw)
         except FieldError as exc:
             raise CardDataError(str(exc)) from None
 
@@ -134,8 +141,9 @@ class SocialSecurityApp:
         alg = self.select()
         values: dict[str, str] = {}
         for file_name in ("EF05", "EF06"):
-            for r in self.profile.file(file_name).records:
-                values[r.field] = self._optional_field(r.field) if r.field == "name_ext" else self.read_field(r.field)
+            f = self.profile.file(file_name)
+            for r in f.records:
+                values[r.field] = self._optional_field(r.field) if r.field == "name_ext" else self._decoded(f, r)
         values["name"] += values.pop("name_ext", "")
         return CardInfo(**values, atr=self.channel.atr.hex().upper(), algorithm_id=alg)
 

@@ -370,16 +370,26 @@ def db_fund(file: Path | None, ssn: str | None, amount: int | None, period: str 
             db_url: str | None, as_json: bool) -> None:
     """Pay contributions into personal medical accounts (个人账户), out of the medical fund: FILE is a CSV
     ssn,amount,period (amount in fen), or one holder with --ssn --amount --period. Each holder and period is
-    paid once: a rerun pays nothing twice."""
-    from holder_db import bulk, queries, store
+    paid once: a rerun pays nothing twice. Without FILE or --ssn: what each fund holds or paid out (benefits,
+    contributions, the pooled fund's share of settlements) and the clearing account."""
+    from holder_db import bulk, ledger, queries, store
 
     from holder_db import contributions
 
-    if (file is None) == (ssn is None):
-        raise click.UsageError("give a FILE or --ssn with --amount and --period")
+    if file is not None and ssn is not None:
+        raise click.UsageError("give a FILE or --ssn with --amount and --period, not both")
     if ssn is not None and (amount is None or period is None):
         raise click.UsageError("--ssn needs --amount and --period")
     url = _ready(db_url)
+    if file is None and ssn is None:
+        if amount is not None or period is not None:
+            raise click.UsageError("--amount and --period go with --ssn")
+        with _database_errors():
+            shown = ledger.funds(url)
+        _emit(as_json, {"funds": shown}, "\n".join(
+            f"{f['fund']:24s} {f['balance']:>14d} fen {'paid out' if f['pays_out'] else 'held'}" for f in shown)
+            or "no fund has moved money yet")
+        return
     try:
         if file is not None:
             rows = contributions.read(file, encoding)

@@ -247,13 +247,19 @@ class CounterStore:
                 deductible_used=M.c.deductible_used + result.deductible, fund_paid=M.c.fund_paid + result.fund))
             if result.account:
                 post(conn, med.account_id, -result.account, "settlement", f"settlement:{settlement_id}")
+            if result.fund:  # the pooled fund pays its share to the clearing account: the books see all of it
+                post(conn, ledger.fund_for(conn, "settlement"), result.fund, "settlement_fund",
+                     f"settlement:{settlement_id}/fund")
             conn.execute(insert(S).values(settlement_id=settlement_id, holder_id=holder_id, year=year, level=level,
                                           status="settled", created_at=models.utcnow(), **result.as_dict()))
             _audit(conn, "settlement", ssn, settlement_id, holder_id)
             yield result
 
-    def refund(self, settlement_id: str) -> tuple[str, dict[str, int], str]:
-        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level)."""
+    def refund(self, settlement_id: str, *, before_commit: Callable[[str, dict[str, int], str], None] | None = None
+               ) -> tuple[str, dict[str, int], str]:
+        """Reverse a settled settlement: counters and account back, status refunded; returns (ssn, split, level).
+        `before_commit(ssn, split, level)` runs inside the transaction (a receipt written with it): if it raises,
+        nothing is reversed."""
         with self._write() as conn:
             s = conn.execute(_for_update(conn, select(S).where(S.c.settlement_id == settlement_id))).first()
             if s is None:
@@ -269,10 +275,14 @@ class CounterStore:
                 else func.greatest(M.c.fund_paid - s.fund, 0)))
             if s.account:
                 post(conn, med.account_id, s.account, "refund", f"refund:{settlement_id}")
+            if s.fund and ledger.is_posted(conn, [f"settlement:{settlement_id}/fund"]):  # older ones never posted it
+                post(conn, ledger.fund_for(conn, "refund"), -s.fund, "refund_fund", f"refund:{settlement_id}/fund")
             conn.execute(update(S).where(S.c.id == s.id).values(status="refunded", refunded_at=models.utcnow()))
             _audit(conn, "refund", ssn, settlement_id, s.holder_id)
-        split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
-                                            "account", "cash")}
+            split = {k: getattr(s, k) for k in ("total", "out_of_catalog", "self_pay_first", "deductible", "fund",
+                                                "account", "cash")}
+            if before_commit is not None:
+                before_commit(ssn, split, s.level)
         return ssn, split, s.level
 
     def settlements_of(self, ssn: str) -> dict[str, str]:

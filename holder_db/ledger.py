@@ -4,7 +4,8 @@ overdraws an account and never applies one idempotency key twice.
 Every entry has two legs that sum to zero: `post(account, amount, kind, key)` moves `amount` on the account and
 `-amount` on the other side, the fund the kind names (`FUNDS`: benefits are paid out of `fund:benefits`,
 contributions into personal medical accounts out of `fund:medical`, a settlement takes the personal account's part
-to `clearing:settlements` and a refund brings it back) unless the caller names the other account. Funds that pay
+to `clearing:settlements` and the pooled fund's part (统筹) out of `fund:medical-pool` to the same clearing account,
+and a refund brings both back) unless the caller names the other account. Funds that pay
 out are credit-normal: their balance is minus the sum of their postings (what they have paid out, net), so no
 balance is ever negative while the sum of all postings is zero. `check` proves both.
 
@@ -84,6 +85,9 @@ FUNDS: dict[str, tuple[str, bool]] = {
     "contribution": ("fund:medical", True),
     "settlement": ("clearing:settlements", False),
     "refund": ("clearing:settlements", False),
+    # the pooled fund's share of a settlement: posted on clearing:settlements, paid out of the pool
+    "settlement_fund": ("fund:medical-pool", True),
+    "refund_fund": ("fund:medical-pool", True),
 }
 # any other kind: money from outside the books (a deposit: credit-normal source) or to it (a withdrawal: a sink),
 # two accounts so that neither balance can go negative
@@ -109,6 +113,14 @@ def fund_for(db: str | Engine | Connection | None, kind: str, amount: int = 1) -
     """The account on the other side of a posting of this kind and sign (created on first use)."""
     ref, credit = FUNDS.get(kind) or (EXTERNAL_IN if amount > 0 else EXTERNAL_OUT)
     return open_account(db, "fund", ref, credit_normal=credit)
+
+
+def funds(db: str | Engine | Connection | None) -> list[dict[str, Any]]:
+    """Every fund and clearing account with its balance (a credit-normal fund's: what it paid out, net)."""
+    with _connection(db, write=False) as conn:
+        rows = conn.execute(select(Account.ref, Account.balance, Account.credit_normal)
+                            .where(Account.kind == "fund").order_by(Account.ref)).all()
+    return [{"fund": r.ref, "balance": int(r.balance), "pays_out": bool(r.credit_normal)} for r in rows]
 
 
 def _existing(conn: Connection, key: str) -> PostResult | None:

@@ -7,18 +7,26 @@ through a loopback transport. Any APDU, however malformed, gets a status word.
 from __future__ import annotations
 
 import hmac
+from collections import OrderedDict
 from pathlib import Path
 
 import apdu_specs
 from cardlib import issuer_keys
-from cardlib.crypto import Alg, alg_from_id, block_size, diversify, encrypt_ecb, mac
+from cardlib.crypto import Alg, Ecb, alg_from_id, block_size, mac
 from cardlib.issuer_keys import IssuerKeySet
 
 from .status import OK, SwError, parse, sw
 
 
+DERIVED_KEPT = 64  # intermediate keys (master, city level, card level) whose ciphers are kept for the next session
+
+
 class Psam:
-    """The PSAM's state: its key sets, whether its application is selected and the current (diversified) key."""
+    """The PSAM's state: its key sets, whether its application is selected and the current (diversified) key.
+
+    A terminal derives the same card's keys through the same levels session after session (master -> city ->
+    card, then a random process factor), so the cipher of each intermediate key is kept (up to DERIVED_KEPT,
+    least recently used dropped): only the last level, fresh each session, sets up a new cipher."""
 
     def __init__(self, key_sets: dict[Alg, IssuerKeySet]) -> None:
         spec = apdu_specs.psam()
@@ -27,6 +35,7 @@ class Psam:
         self._aid = bytes.fromhex(spec["psam"]["aid"])
         self._max_factors = int(spec["psam"]["max_factors"])
         self.atr = bytes.fromhex(spec["psam"]["atr"])
+        self._ciphers: OrderedDict[tuple[Alg, str, bytes], tuple[bytes, Ecb]] = OrderedDict()
         self.reset()
 
     @classmethod
@@ -39,6 +48,7 @@ class Psam:
     def reset(self) -> bytes:
         self._selected = False
         self._key: tuple[Alg, bytes] | None = None
+        self._cipher: Ecb | None = None
         self._usage: str | None = None
         return self.atr
 
@@ -54,7 +64,7 @@ class Psam:
         cla, ins, p1, p2, data, le, _extended = parse(apdu)
         if (cla, ins) == (0x00, 0xA4):
             if p1 == 0x04 and data == self._aid:
-                self._selected, self._key, self._usage = True, None, None
+                self._selected, self._key, self._cipher, self._usage = True, None, None, None
                 return b"\x6f" + bytes([len(self._aid) + 2, 0x84, len(self._aid)]) + self._aid + OK
             raise SwError("file_not_found")
         if cla != 0x80:
@@ -74,7 +84,7 @@ class Psam:
         if p1 == 0x00:
             if not data or len(data) % size:
                 raise SwError("wrong_length")
-            return encrypt_ecb(alg, key, data) + OK
+            return self._current().encrypt(data) + OK
         if p1 == 0x05:
             if len(data) < size:
                 raise SwError("wrong_length")
@@ -86,7 +96,7 @@ class Psam:
             challenge, answer = data[:8], data[8:]
             if len(challenge) != 8 or not answer:
                 raise SwError("wrong_length")
-            expected = encrypt_ecb(alg, key, challenge.ljust(size, b"\x00"))[: len(answer)]
+            expected = self._current().encrypt(challenge.ljust(size, b"\x00"))[: len(answer)]
             if not hmac.compare_digest(expected, answer):
                 raise SwError("sm_incorrect")
             return OK
@@ -106,11 +116,30 @@ class Psam:
             raise SwError("wrong_length")
         key = key_set.masters[usage]
         for i in range(0, len(factors), 8):
-            key = diversify(alg, key, factors[i : i + 8])
+            key = self._kept(alg, usage, factors[:i], key).diversify(factors[i : i + 8])
         return alg, usage, key
 
+    def _kept(self, alg: Alg, usage: str, prefix: bytes, key: bytes) -> Ecb:
+        """The cipher of the key reached from `usage`'s master by the factors `prefix` (`key`), kept for reuse."""
+        name = (alg, usage, prefix)
+        kept = self._ciphers.get(name)
+        if kept is None or kept[0] != key:  # a key set changed under it is a new key
+            kept = self._ciphers[name] = (key, Ecb(alg, key))
+            if len(self._ciphers) > DERIVED_KEPT:
+                self._ciphers.popitem(last=False)
+        else:
+            self._ciphers.move_to_end(name)
+        return kept[1]
+
+    def _current(self) -> Ecb:
+        """The current key's cipher, set up at its first use."""
+        assert self._key is not None
+        if self._cipher is None:
+            self._cipher = Ecb(*self._key)
+        return self._cipher
+
     def _set_key(self, alg_id: int, ref: int, factors: bytes) -> bytes:
-        self._key, self._usage = None, None
+        self._key, self._cipher, self._usage = None, None, None
         alg, self._usage, key = self._derive(alg_id, ref, factors)
         self._key = (alg, key)
         return OK
@@ -122,4 +151,4 @@ class Psam:
         alg, _usage, key = self._derive(alg_id, ref, factors)
         if alg != self._key[0]:
             raise SwError("conditions_not_satisfied")
-        return encrypt_ecb(alg, self._key[1], key) + OK
+        return self._current().encrypt(key) + OK

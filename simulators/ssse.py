@@ -16,7 +16,7 @@ import secrets
 from typing import Callable
 
 from cardlib import tlv
-from cardlib.crypto import alg_id, block_size, decrypt_ecb, diversify, encrypt_ecb, mac, unpad_80
+from cardlib.crypto import Ecb, alg_id, block_size, decrypt_ecb, encrypt_ecb, mac, unpad_80
 
 from .filesystem import FileTree, Node
 from .image import CardImage
@@ -40,6 +40,8 @@ class SsseApplet:
         self.tree = tree
         self.profile = tree.profile
         self.app_df = tree.nodes[self.profile.ssse.name]
+        self._ciphers: dict[str, tuple[bytes, Ecb]] = {}
+        self._fcis: dict[tuple[str, str], bytes] = {}
         self.reset()
 
     def __repr__(self) -> str:
@@ -154,6 +156,14 @@ class SsseApplet:
         return self._fci(node) + OK
 
     def _fci(self, node: Node) -> bytes:
+        """The node's FCI/FCP; built once per node (it depends on the profile and the card's algorithm only)."""
+        name = (node.name, self.image.alg)
+        fci = self._fcis.get(name)
+        if fci is None:
+            fci = self._fcis[name] = self._build_fci(node)
+        return fci
+
+    def _build_fci(self, node: Node) -> bytes:
         spec = node.spec
         if not node.is_df:
             fcp = [tlv.Tlv(0x82, bytes([DESCRIPTOR.get(spec.type, 0x01)])), tlv.Tlv(0x83, spec.fid or b"")]
@@ -194,7 +204,7 @@ class SsseApplet:
         return ef
 
     def _records(self, ef: Node) -> list[bytes]:
-        return self.image.files.setdefault(ef.name, [])
+        return self.image.files.setdefault(ef.spec.name, [])
 
     @staticmethod
     def _index(records: list[bytes], cmd: Command) -> int | None:
@@ -206,7 +216,9 @@ class SsseApplet:
 
     def _read_record(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         ef = self._record_file(cmd, (0x04, 0x00))
-        self._allow(ef.spec.read, secured)
+        rule = ef.spec.read
+        if rule != "always":
+            self._allow(rule, secured)
         self.current_ef = ef
         records = self._records(ef)
         i = self._index(records, cmd)
@@ -317,6 +329,13 @@ class SsseApplet:
     def _key(self, usage: str) -> bytes | None:
         return self.image.keys.get(usage) if self._in_app() else None
 
+    def _cipher(self, usage: str, key: bytes) -> Ecb:
+        """The cipher of the card's static key for `usage`, set up once (again if personalization changed it)."""
+        kept = self._ciphers.get(usage)
+        if kept is None or kept[0] != key or kept[1].alg != self.image.alg:
+            kept = self._ciphers[usage] = (key, Ecb(self.image.alg, key))
+        return kept[1]
+
     def _get_challenge(self, cmd: Command, data: bytes, secured: bool) -> bytes:
         if cmd.p1 or cmd.p2:
             raise SwError("wrong_p1p2")
@@ -334,7 +353,7 @@ class SsseApplet:
         if key is None:
             raise SwError("data_not_found")
         alg = self.image.alg
-        session = diversify(alg, key, data[:8])
+        session = self._cipher("internal_auth", key).diversify(data[:8])
         return encrypt_ecb(alg, session, data[8:].ljust(block_size(alg), b"\x00")) + OK
 
     def _external_authenticate(self, cmd: Command, data: bytes, secured: bool) -> bytes:
@@ -349,7 +368,7 @@ class SsseApplet:
         alg = self.image.alg
         if len(data) != block_size(alg):
             raise SwError("wrong_length")
-        expected = encrypt_ecb(alg, key, challenge.ljust(block_size(alg), b"\x00"))
+        expected = self._cipher("external_auth", key).encrypt(challenge.ljust(block_size(alg), b"\x00"))
         self.ext_auth = hmac.compare_digest(expected, data)
         if not self.ext_auth:
             raise SwError("security_not_satisfied")

@@ -47,6 +47,9 @@ class Command(NamedTuple):
         return bytes(self[:4])
 
 
+_tuple_new = tuple.__new__  # a Command made without the NamedTuple's Python-level __new__ (every APDU)
+
+
 def parse(apdu: bytes) -> Command:
     """The one command parser of the card side. Short APDUs (every command of these cards) are split here
     directly, since this runs for every APDU and the round trip through vpcd is measured against an echo card
@@ -54,13 +57,14 @@ def parse(apdu: bytes) -> Command:
     SwError(wrong_length) when the bytes are not an APDU."""
     n = len(apdu)
     if 4 <= n <= 5:
-        return Command(apdu[0], apdu[1], apdu[2], apdu[3], b"", (apdu[4] or 256) if n == 5 else None, False)
+        le = (apdu[4] or 256) if n == 5 else None
+        return _tuple_new(Command, (apdu[0], apdu[1], apdu[2], apdu[3], b"", le, False))
     if n > 5 and apdu[4]:
         lc = apdu[4]
         if n == 5 + lc:
-            return Command(apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:], None, False)
+            return _tuple_new(Command, (apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:], None, False))
         if n == 6 + lc:
-            return Command(apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:-1], apdu[-1] or 256, False)
+            return _tuple_new(Command, (apdu[0], apdu[1], apdu[2], apdu[3], apdu[5:-1], apdu[-1] or 256, False))
     try:
         full = CommandAPDU.from_bytes(apdu)
     except ApduError:

@@ -91,9 +91,11 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
             _fail(as_json, str(exc))
         _out(as_json, split.as_dict(), _split_text(split.as_dict()))
         return
+    from cardlib.cli import psam_from_context
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
+    from terminal import receipts
     from terminal import settle as flow
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
@@ -106,11 +108,13 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
             if keys_dir is None and psam_reader is None:
                 _fail(as_json, "settling on a card needs a PSAM: --keys DIR (simulated) or --psam READER")
             pin = read_pin(pin_stdin)
-            with visit(reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader) as card:
+            with psam_from_context(keys_dir or psam_reader) as psam, visit(reader, pin=pin, psam=psam) as card:
                 done = flow.settle_card(db, card.channel, card.psam, card.session, card.info.ssn, policy, bill,
                                         year=year, receipts_dir=receipts_dir)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; nothing was settled")
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}; nothing was settled")
     except SQLAlchemyError as exc:
@@ -132,9 +136,11 @@ def settle(policy_path: Path, bill_path: Path, reader: str | None, ssn: str | No
 def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_reader: str | None,
            pin_stdin: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Reverse a settlement by its id: fund, counters and personal account get their amounts back."""
+    from cardlib.cli import psam_from_context
     from cardlib.security import CardSecurityError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
+    from terminal import receipts
     from terminal import settle as flow
     from terminal.cardsession import read_pin, visit
     from terminal.dbstore import DbStore
@@ -144,11 +150,14 @@ def refund(settlement_id: str, reader: str | None, keys_dir: Path | None, psam_r
         if reader is None:
             done = flow.refund(db, settlement_id, receipts_dir=receipts_dir)
         else:
-            with visit(reader, pin=read_pin(pin_stdin), keys_dir=keys_dir, psam_reader=psam_reader) as card:
+            with psam_from_context(keys_dir or psam_reader) as psam, \
+                    visit(reader, pin=read_pin(pin_stdin), psam=psam) as card:
                 done = flow.refund(db, settlement_id, receipts_dir=receipts_dir, card=card.channel,
                                    psam=card.psam, session=card.session)
     except flow.SettleError as exc:
         _fail(as_json, str(exc))
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; nothing was refunded")
     except (TransportError, CardError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
@@ -208,13 +217,17 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
     """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from terminal import payment, risk
+    from terminal import payment, receipts, risk
     from terminal.dbstore import DbStore
 
     try:
         risk.period_end(period)
     except risk.PeriodError as exc:
         _fail(as_json, str(exc))
+    try:
+        receipts.ready(receipts_dir)
+    except receipts.ReceiptError as exc:
+        _fail(as_json, f"{exc}; nothing was paid")
     db = _store(db_url, as_json)
     try:
         with click.progressbar(length=0, label=f"paying {period}", file=sys.stderr) as bar:
@@ -227,6 +240,9 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
             outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress,
                                          max_age=max_age)
         db.mark_held(h["entitlement_id"] for h in outcome.held)
+    except receipts.ReceiptError as exc:
+        _fail(as_json, str(exc) if exc.moved else f"{exc}; that payment was not made, every payment made before it "
+              "has its receipt; run again to pay the rest")
     except SQLAlchemyError as exc:
         _fail(as_json, _db_error(exc, db_url))
     data = outcome.as_dict()
@@ -286,10 +302,12 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
                 _fail(as_json, f"cannot use the keys or status list: {exc}")
             answer = ident.by_qr(db, token, jwks, status, now=time.time())
         else:
+            from cardlib.cli import psam_from_context
             from terminal.cardsession import read_pin
 
             pin = read_pin(pin_stdin) if pin_stdin else None
-            answer = ident.by_card(db, reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader)
+            with psam_from_context(keys_dir or psam_reader) as psam:
+                answer = ident.by_card(db, reader, pin=pin, psam=psam)
     except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
@@ -314,10 +332,12 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
 def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, once: bool, pin_stdin: bool,
           yes: bool, db_url: str | None, receipts_dir: Path, as_json: bool) -> None:
     """Benefit kiosk: card and PIN, pending benefits shown, confirmed, paid to the card's bank account."""
+    from cardlib.cli import psam_from_context
     from cardlib.ssapp import CardDataError
     from cardlib.sw import CardError
     from cardlib.transport import TransportError
     from terminal import kiosk as flow
+    from terminal import receipts
     from terminal.cardsession import read_pin
     from terminal.dbstore import DbStore
 
@@ -329,8 +349,8 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
         return yes or click.confirm("pay the payable ones to the card's bank account?", err=True)
 
     def serve(name: str | None, _atr: bytes = b"") -> flow.KioskResult:
-        return flow.run_once(db, name, read_pin(pin_stdin), confirm, keys_dir=keys_dir, psam_reader=psam_reader,
-                             receipts_dir=receipts_dir)
+        with psam_from_context(keys_dir or psam_reader) as psam:  # opened per visit: a PSAM reader may come back
+            return flow.run_once(db, name, read_pin(pin_stdin), confirm, psam=psam, receipts_dir=receipts_dir)
 
     def show(result: flow.KioskResult) -> None:
         data = result.as_dict()
@@ -344,11 +364,17 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
                    + ("" if data["confirmed"] else " (nothing confirmed)"))
 
     failures = (TransportError, CardError, CardDataError)  # CardError: the root of every card/PSAM refusal
+    try:
+        receipts.ready(receipts_dir)  # before the first card: a folder that cannot be made is one line, now
+    except receipts.ReceiptError as exc:
+        _fail(as_json, f"{exc}; nothing was paid")
     if once:
         try:
             show(serve(reader))
         except failures as exc:
             _fail(as_json, f"card: {exc}; nothing was paid")
+        except receipts.ReceiptError as exc:
+            _fail(as_json, str(exc) if exc.moved else f"{exc}; that payment was not made")
         return
     from terminal.monitor import Event, Monitor
 

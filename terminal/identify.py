@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardlib.idnumber import mask
 from holder_db.standing import card_refusal
+
+if TYPE_CHECKING:
+    from cardlib.psam import Psam
 
 
 @dataclass(frozen=True)
@@ -115,17 +118,16 @@ def record_of(found: dict[str, Any] | None) -> OnRecord:
     return OnRecord(True, found["ssn"], found["card_status"], found["card_no"], found["card_id"], found["death_date"])
 
 
-def by_card(db: Any, reader: str | None, *, pin: str | None = None, keys_dir: Any = None, psam_reader: str | None = None,
+def by_card(db: Any, reader: str | None, *, pin: str | None = None, psam: Psam | None = None,
             today: dt.date | None = None) -> Answer:
     """Read the card (verified when a PSAM is at hand), optionally check the PIN, judge it against holder_db."""
     from cardlib import security
     from cardlib.channel import Channel
     from cardlib.pcsc import PcscTransport
     from cardlib.ssapp import SocialSecurityApp
-    from terminal.cardsession import open_psam
 
     notes: list[str] = []
-    with open_psam(keys_dir, psam_reader) as psam, PcscTransport(reader) as transport:
+    with PcscTransport(reader) as transport:
         channel = Channel(transport)
         info = SocialSecurityApp(channel).read_card_info()  # one session: the authentication follows the reads
         genuine, genuine_why = None, ""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from cardlib import pboc
 from cardlib.idnumber import mask
+from cardlib.psam import Psam
 from terminal import payment, risk
 from terminal.cardsession import visit
 
@@ -39,13 +39,12 @@ def pending_view(decisions: list[payment.Decision]) -> list[dict[str, Any]]:
 
 
 def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[dict[str, Any]]], bool], *,
-             keys_dir: Path | None = None, psam_reader: str | None = None, receipts_dir: Any = None,
-             today: dt.date | None = None) -> KioskResult:
+             psam: Psam | None = None, receipts_dir: Any = None, today: dt.date | None = None) -> KioskResult:
     """One holder's visit: card + PIN, pending benefits up to this month, confirm, pay to the card's account.
 
     `store` is a payment.PaymentStore that also answers `pending_for(ssn, up_to_period)`."""
     today = today or dt.date.today()
-    with visit(reader, pin=pin, keys_dir=keys_dir, psam_reader=psam_reader) as card:
+    with visit(reader, pin=pin, psam=psam) as card:
         ssn = card.info.ssn
         bank = pboc.read_card(card.channel)
         period = f"{today.year:04d}-{today.month:02d}"

@@ -109,11 +109,9 @@ def execute(store: PaymentStore, period: str, decisions: list[Decision], *, rece
             outcome.held.append({"entitlement_id": e.entitlement_id, "reasons": list(d.reasons)})
         else:
             account = account_for(e) if account_for else e.bank_account
-            if store.post(e, account):
+            receipt = receipts.payment(e.entitlement_id, e.ssn, e.benefit, e.period, e.amount, account)
+            if receipts.with_receipt(receipt, receipts_dir, lambda: store.post(e, account)):
                 outcome.paid.append({"entitlement_id": e.entitlement_id, "amount": e.amount})
-                if receipts_dir is not None:
-                    receipts.write(receipts.payment(e.entitlement_id, e.ssn, e.benefit, e.period, e.amount,
-                                                    account), receipts_dir)
             else:  # another run posted it between our look and our posting
                 outcome.skipped.append({"entitlement_id": e.entitlement_id, "reason": "already_paid"})
     return outcome

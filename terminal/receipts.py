@@ -2,6 +2,11 @@
 
 The holder appears only masked (cardlib.idnumber.mask) and a bank account only as its masked number; amounts stay
 in integer fen in the JSON and are shown as yuan in the text.
+
+A receipt and its money move together: the folder is made and proven writable (`ready`) before any money moves,
+each receipt is written beside its final names (`prepare`) before its posting commits, put in place once it did
+(`Pending.keep`) and removed if it did not (`Pending.drop`). A folder that cannot be made or written is a
+ReceiptError naming it, never an OSError after a payment.
 """
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ import datetime as dt
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cardlib.idnumber import mask
 from cardlib.pboc import mask_pan
@@ -27,6 +33,8 @@ LABELS = {
 }
 MONEY = {"amount", "total", "out_of_catalog", "self_pay_first", "deductible", "fund", "account", "cash"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import: a receipt gets the mode a plain file would (mkstemp makes 0600)
 
 
 def yuan(fen: int) -> str:
@@ -80,14 +88,94 @@ def refund(settlement_id: str, ssn: str, split: dict[str, int], *, at: str | Non
     return Receipt("refund", f"REF-{settlement_id}", mask(ssn), {"refund_of": settlement_id, **split}, at or _now())
 
 
+class ReceiptError(RuntimeError):
+    """A receipt could not be written: the message names the folder and why. `moved` is False when the money it
+    was for did not move (the usual case: the receipt is written first)."""
+
+    def __init__(self, message: str, *, moved: bool = False) -> None:
+        super().__init__(message)
+        self.moved = moved
+
+
+def _failed(directory: Path, exc: OSError) -> ReceiptError:
+    return ReceiptError(f"receipts folder {directory}: cannot be made or written ({exc.strerror or exc})")
+
+
+def ready(directory: str | Path) -> Path:
+    """The receipts folder, made if missing and proven writable (a probe file made and removed); ReceiptError if
+    it cannot be. Called before any money moves."""
+    out = Path(directory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _failed(out, exc) from None
+    return out
+
+
+@dataclass
+class Pending:
+    """A receipt written under temporary names beside its final ones: `keep` puts it in place, `drop` removes it."""
+
+    moves: list[tuple[Path, Path]]  # (written, final)
+
+    def keep(self) -> tuple[Path, Path]:
+        try:
+            for written, final in self.moves:
+                os.replace(written, final)
+        except OSError as exc:
+            raise ReceiptError(f"the money moved but its receipt {self.moves[0][1].stem} could not be put in place "
+                               f"in {self.moves[0][1].parent} ({exc.strerror or exc})", moved=True) from None
+        return self.moves[0][1], self.moves[1][1]
+
+    def drop(self) -> None:
+        for written, _final in self.moves:
+            try:
+                written.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
+def prepare(receipt: Receipt, directory: str | Path) -> Pending:
+    """Write NAME.txt and NAME.json under temporary names in the directory (made if missing); ReceiptError, with
+    nothing left behind, if they cannot be written."""
+    out = Path(directory)
+    stem = _SAFE.sub("_", receipt.receipt_id)
+    pending = Pending([])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for suffix, text in ((".txt", receipt.as_text()), (".json", receipt.as_json() + "\n")):
+            fd, name = tempfile.mkstemp(dir=out, prefix=f".{stem}{suffix}.", suffix=".tmp")
+            pending.moves.append((Path(name), out / f"{stem}{suffix}"))
+            os.fchmod(fd, 0o666 & ~_UMASK)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except OSError as exc:
+        pending.drop()
+        raise _failed(out, exc) from None
+    return pending
+
+
 def write(receipt: Receipt, directory: str | Path) -> tuple[Path, Path]:
     """Write NAME.txt and NAME.json into the directory (atomically each), returning both paths."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = _SAFE.sub("_", receipt.receipt_id)
-    paths = (out / f"{stem}.txt", out / f"{stem}.json")
-    for path, text in zip(paths, (receipt.as_text(), receipt.as_json() + "\n")):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return paths
+    return prepare(receipt, directory).keep()
+
+
+def with_receipt(receipt: Receipt | None, directory: str | Path | None, move: Callable[[], bool]) -> bool:
+    """Run `move` (a posting; True when the money moved) with its receipt written first: kept when it moved,
+    removed when it did not or raised. With no directory, just `move`."""
+    if receipt is None or directory is None:
+        return move()
+    pending = prepare(receipt, directory)
+    try:
+        moved = move()
+    except BaseException:
+        pending.drop()
+        raise
+    if moved:
+        pending.keep()
+    else:
+        pending.drop()
+    return moved

@@ -59,16 +59,33 @@ def settle_db(db: DbStore, ssn: str, policy: Policy, bill: Bill, *, year: int | 
               receipts_dir: Path | None = None) -> Settled:
     """Settle against holder_db only: counters, account and the settlement record in one transaction."""
     sid = new_id()
+    if receipts_dir is not None:
+        receipts.ready(receipts_dir)
+    pending = None
     try:
         with db.settlement(ssn, year or dt.date.today().year, lambda u: split(policy, bill, u), sid,
                            bill.level) as result:
-            pass
+            pending = _receipt(sid, ssn, result.as_dict(), receipts_dir)  # ReceiptError: rolled back
     except (BillError, StoreRefused) as exc:
+        _drop(pending)
         raise SettleError(str(exc)) from None
+    except BaseException:
+        _drop(pending)
+        raise
     done = Settled(sid, ssn, result.as_dict(), "settled", bill.level)
-    if receipts_dir is not None:
-        receipts.write(receipts.settlement(sid, ssn, done.split), receipts_dir)
+    if pending is not None:
+        pending.keep()
     return done
+
+
+def _receipt(sid: str, ssn: str, parts: dict[str, int], receipts_dir: Path | None) -> receipts.Pending | None:
+    """The settlement's receipt, written before its transaction commits; kept once it did."""
+    return None if receipts_dir is None else receipts.prepare(receipts.settlement(sid, ssn, parts), receipts_dir)
+
+
+def _drop(pending: receipts.Pending | None) -> None:
+    if pending is not None:
+        pending.drop()
 
 
 def recover(db: DbStore, ssn: str, card: Any, psam: Any, session: Any) -> list[str]:
@@ -99,20 +116,25 @@ def settle_card(db: DbStore, card: Any, psam: Any, session: Any, ssn: str, polic
         raise SettleError(f"card could not be read before settling ({exc}); nothing was settled") from None
     sid = new_id()
     written = False
+    pending = None
     try:
         with db.settlement(ssn, year or dt.date.today().year, lambda u: split(policy, bill, u), sid,
                            bill.level) as result:
+            pending = _receipt(sid, ssn, result.as_dict(), receipts_dir)  # before the card is touched
             if before_card_write is not None:
                 before_card_write()
             medical.append(card, psam, session, _record(sid, result.as_dict(), bill.level, "settlement"))
             written = True
     except (BillError, StoreRefused) as exc:
+        _drop(pending)
         raise SettleError(str(exc)) from None
     except CARD_FAILURES as exc:
+        _drop(pending)
         db.audit("settlement_reversed", ssn, f"{sid}: card write failed")
         raise SettleError(f"card write failed ({exc}); settlement {sid} reversed in the database (冲正), "
                           "nothing was settled") from None
-    except Exception:
+    except BaseException:
+        _drop(pending)
         if written:  # the card holds the record but the database did not commit: neutralise it now if we can
             try:
                 recover(db, ssn, card, psam, session)
@@ -120,8 +142,8 @@ def settle_card(db: DbStore, card: Any, psam: Any, session: Any, ssn: str, polic
                 pass  # the card's next visit does it
         raise
     done = Settled(sid, ssn, result.as_dict(), "settled", bill.level)
-    if receipts_dir is not None:
-        receipts.write(receipts.settlement(sid, ssn, done.split), receipts_dir)
+    if pending is not None:
+        pending.keep()
     return done
 
 
@@ -129,15 +151,27 @@ def refund(db: DbStore, settlement_id: str, *, receipts_dir: Path | None = None,
            psam: Any = None, session: Any = None) -> Settled:
     """Reverse a settled settlement by id; with the card at hand, also append a refund record to it (otherwise
     the card's next settlement visit does, through recover)."""
+    if receipts_dir is not None:
+        receipts.ready(receipts_dir)
+    kept: list[receipts.Pending] = []
+
+    def before_commit(ssn: str, parts: dict[str, int], level: str) -> None:
+        if receipts_dir is not None:
+            kept.append(receipts.prepare(receipts.refund(settlement_id, ssn, parts), receipts_dir))
+
     try:
-        ssn, parts, level = db.refund(settlement_id)
-    except StoreRefused as exc:
-        raise SettleError(str(exc)) from None
+        ssn, parts, level = db.refund(settlement_id, before_commit=before_commit)
+    except BaseException as exc:
+        for p in kept:
+            p.drop()
+        if isinstance(exc, StoreRefused):
+            raise SettleError(str(exc)) from None
+        raise
+    for p in kept:
+        p.keep()
     if card is not None:
         try:
             medical.append(card, psam, session, _record(settlement_id, parts, level, "refund"))
         except CARD_FAILURES:
             pass
-    if receipts_dir is not None:
-        receipts.write(receipts.refund(settlement_id, ssn, parts), receipts_dir)
     return Settled(settlement_id, ssn, parts, "refunded", level)

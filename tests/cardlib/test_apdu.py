@@ -97,3 +97,25 @@ def test_random_bytes_parse_or_apdu_error(raw: bytes) -> None:
     except ApduError:
         return
     assert cmd.to_bytes() == raw  # every accepted encoding is the canonical one
+
+
+@settings(max_examples=300)
+@given(commands)
+def test_the_short_fast_check_builds_what_the_full_validation_builds(cmd: CommandAPDU) -> None:
+    """bytes data takes the one-expression check when the APDU is short; a bytearray always takes the full one."""
+    slow = CommandAPDU(cmd.cla, cmd.ins, cmd.p1, cmd.p2, bytearray(cmd.data), cmd.le, cmd.extended)
+    fast = CommandAPDU(cmd.cla, cmd.ins, cmd.p1, cmd.p2, bytes(cmd.data), cmd.le, cmd.extended)
+    assert fast == slow and type(fast.data) is bytes
+    assert fast.to_bytes() == slow.to_bytes()
+
+
+def test_commands_without_data_are_kept_and_commands_with_data_never_are() -> None:
+    """A data-less command repeats every session and is built once; one with data (a PIN in VERIFY, a
+    cryptogram) is made fresh each time, so nothing it carries outlives its use in a cache."""
+    from cardlib.commands import _plain, command
+
+    assert command("READ RECORD", 1, 0x2C, le=256) is command("READ RECORD", 1, 0x2C, le=256)
+    before = _plain.cache_info().currsize
+    pin = command("VERIFY", data=bytes.fromhex("123456"))
+    assert pin is not command("VERIFY", data=bytes.fromhex("123456"))
+    assert _plain.cache_info().currsize == before

@@ -76,3 +76,22 @@ def test_bad_inputs_are_refused_with_a_message() -> None:
     with pytest.raises(ValueError, match="algorithm id"):
         crypto.alg_from_id(0x07)
     assert crypto.alg_from_id(crypto.alg_id("sm4")) == "sm4"
+
+
+@pytest.mark.parametrize("alg", ["3des", "sm4"])
+def test_a_kept_ecb_cipher_is_encrypt_ecb_call_after_call(alg: crypto.Alg) -> None:
+    """crypto.Ecb reuses one cipher context (what the card and PSAM keep per key): ECB keeps no state between
+    calls, so every call answers what a fresh encrypt_ecb / decrypt_ecb / diversify does."""
+    ecb = crypto.Ecb(alg, K16)
+    size = crypto.block_size(alg)
+    for i in range(1, 5):
+        block = bytes(range(i, i + size * i))
+        assert ecb.encrypt(block) == crypto.encrypt_ecb(alg, K16, block)
+        assert ecb.decrypt(block) == crypto.decrypt_ecb(alg, K16, block)
+        factor = bytes([i]) * 8
+        assert ecb.diversify(factor) == crypto.diversify(alg, K16, factor)
+    with pytest.raises(ValueError, match="whole number"):
+        ecb.encrypt(b"\x00" * (size + 1))
+    assert K16.hex() not in repr(ecb).lower()
+    with pytest.raises(ValueError, match="key"):
+        crypto.Ecb(alg, b"\x00" * 5)

@@ -68,9 +68,31 @@ def test_batch_contributions_settlements_refunds_balance(db_url: str, tmp_path) 
         kinds = dict(conn.execute(text("SELECT ref, balance FROM accounts WHERE kind = 'fund'")).all())
         legs = conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one()
     assert kinds["fund:benefits"] == 250000 and kinds["fund:medical"] == 120000
-    assert kinds["clearing:settlements"] == settled[0]["account"] + settled[2]["account"] > 0
-    moved = sum(1 for out in settled if out["account"]) + (1 if settled[1]["account"] else 0)
+    kept = (settled[0], settled[2])  # settled[1] was refunded: its account and fund shares came back
+    assert kinds["fund:medical-pool"] == sum(out["fund"] for out in kept) > 0  # the pooled fund's share is posted
+    assert kinds["clearing:settlements"] == sum(out["account"] + out["fund"] for out in kept)
+    moved = sum(bool(out[part]) for out in settled for part in ("account", "fund"))
+    moved += bool(settled[1]["account"]) + bool(settled[1]["fund"])  # the refund's entries
     assert legs == report["postings"] == 2 * (1 + 2 + moved)
+
+    code, shown = run("db", "fund", "--db", db_url, "--json")  # without FILE or --ssn: what each fund moved
+    assert code == 0
+    assert {f["fund"]: f["balance"] for f in shown["funds"]} == kinds
+    assert {f["fund"]: f["pays_out"] for f in shown["funds"]}["fund:medical-pool"] is True
+
+
+def test_a_refund_of_a_settlement_from_before_the_fund_leg_balances(db_url: str) -> None:
+    """A settlement an older sscard made (its fund share never posted) refunds without taking back a fund share
+    the books never had: the refund goes through and the ledger still balances."""
+    add_holder(db_url, OLD, card_no="A00000009")
+    with store.get_engine(db_url).begin() as conn:
+        holder = conn.execute(text("SELECT id FROM holders WHERE ssn = :s"), {"s": OLD}).scalar_one()
+        conn.execute(text("INSERT INTO settlements (settlement_id, holder_id, year, level, status, created_at, total, "
+                          "out_of_catalog, self_pay_first, deductible, fund, account, cash) VALUES ('S-OLD', :h, "
+                          "2026, '3', 'settled', CURRENT_TIMESTAMP, 100000, 0, 0, 0, 60000, 0, 40000)"), {"h": holder})
+    assert run("terminal", "refund", "S-OLD", "--db", db_url, "--json")[0] == 0
+    report = ledger.check(db_url)
+    assert report.ok and report.postings == 0, report.as_dict()
 
 
 def test_ledger_check_finds_a_tampered_balance(db_url: str) -> None:

@@ -17,14 +17,11 @@ AIP_DDA, AIP_ISSUER_AUTH, AIP_CDA, AIP_SDA = 0x20, 0x04, 0x01, 0x40
 
 
 def _connection(reader_name: str):  # type: ignore[no-untyped-def]
-    """A pyscard connection as python-emv expects it (written for pyscard 2.0, which had T0_protocol here)."""
-    from smartcard.CardConnection import CardConnection
-    from smartcard.System import readers
+    """pyscard's own PC/SC connection, undecorated: python-emv reads `T0_protocol` off the connection, which
+    CardConnection has and the decorator `createConnection()` wraps it in (pyscard 2.1+) does not pass on."""
+    from smartcard.pcsc.PCSCCardConnection import PCSCCardConnection
 
-    reader = next(r for r in readers() if str(r) == reader_name)
-    connection = reader.createConnection()
-    connection.T0_protocol = CardConnection.T0_protocol
-    return connection
+    return PCSCCardConnection(reader_name)
 
 
 @pytest.mark.pcsc

@@ -88,3 +88,24 @@ def test_any_apdu_gets_a_status_word(apdu: bytes) -> None:
     for a in (apdu, b"\x80\x1a\x04\x01" + apdu, b"\x80\xfa" + apdu):
         resp = card.process(a)
         assert len(resp) >= 2
+
+
+@pytest.mark.parametrize("alg", ["3des", "sm4"])
+def test_the_psams_kept_ciphers_follow_its_keys(alg: str) -> None:
+    """The PSAM keeps the ciphers of master and intermediate keys between sessions; the same card asked twice gets
+    the same answer, and a master key changed under it is used at once (a kept cipher is never a stale key)."""
+    key_set = issuer_keys.new_key_set(alg, "KEPT")
+    psam = _psam({alg: key_set})
+    block = bytes(range(16 if alg == "sm4" else 8))
+
+    def under(master: bytes) -> bytes:
+        return encrypt_ecb(alg, issuer_keys.diversify_card_key(alg, master, CARD_ID, ATR), block)
+
+    answers = []
+    for _ in range(2):
+        psam.set_card_key(alg, "internal_auth", CARD_ID, ATR)
+        answers.append(psam.encipher(block))
+    assert answers == [under(key_set.master("internal_auth"))] * 2
+    key_set.masters["internal_auth"] = bytes(16)
+    psam.set_card_key(alg, "internal_auth", CARD_ID, ATR)
+    assert psam.encipher(block) == under(bytes(16))
