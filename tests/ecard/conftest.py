@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import uvicorn
 from cardlib.idnumber import check_char
 from ecard.device import RelyingParty
 from ecard_server.app import create_app
-from ecard.keys import new_key
+from ecard import status_list
+from ecard.keys import KeySet, new_key
 from ecard_server.terminals import add_terminal
 from holder_db import store as db
 from holder_db.models import Card, Enrolment, Holder
@@ -130,3 +133,51 @@ def live(request, tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("ecard"), db_url=db_url)
     yield srv
     srv.stop()
+
+
+def write_site(root: Path) -> KeySet:
+    """An issuer's published trust as a gate keeps it in files: a key set, its JWKS and an empty signed status list."""
+    ks = new_key(root / "keys")
+    (root / "jwks.json").write_text(json.dumps(ks.jwks()), encoding="utf-8")
+    (root / "status.jwt").write_text(status_list.sign(set(), 64, ks.current, "http://issuer/status"),
+                                     encoding="utf-8")
+    return ks
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> tuple[KeySet, Path]:
+    root = tmp_path_factory.mktemp("site")
+    return write_site(root), root
+
+
+def slowest_jwks_under_big_bodies(client: Callable[[], httpx.Client], path: str) -> float:
+    """Seconds of the slowest of five JWKS GETs while twelve threads post 10 MB bodies to `path`, each answered
+    413 (or cut off while it is still going out). Twelve such bodies once stalled a JWKS GET for 8.6 s."""
+    blob = b"{" + b" " * (10 * 1024 * 1024) + b"}"
+    stop = threading.Event()
+
+    def flood() -> None:
+        with client() as c:
+            while not stop.is_set():
+                try:
+                    r = c.post(path, content=blob, headers={"Content-Type": "application/json"})
+                    assert r.status_code == 413, r.status_code
+                except httpx.TransportError:
+                    pass  # answered 413 and closed while the body was still going out
+
+    threads = [threading.Thread(target=flood) for _ in range(12)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        worst = 0.0
+        with client() as c:
+            for _ in range(5):
+                t0 = time.monotonic()
+                assert c.get("/.well-known/jwks.json").status_code == 200
+                worst = max(worst, time.monotonic() - t0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    return worst

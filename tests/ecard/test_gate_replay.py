@@ -15,22 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecard import keys, replay, status_list, tokens
-from ecard.keys import new_key
+from ecard import keys, replay, tokens
 from ecard.replay import ReplayCache
 from terminal.gate import Gate
 
 SSCARD = str(Path(sys.executable).with_name("sscard"))
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("site")
-    ks = new_key(root / "keys")
-    (root / "jwks.json").write_text(json.dumps(ks.jwks()), encoding="utf-8")
-    (root / "status.jwt").write_text(status_list.sign(set(), 64, ks.current, "http://issuer/status"),
-                                     encoding="utf-8")
-    return ks, root
 
 
 def holder(ks, now: int, idx: int = 1):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ecard import status_list, tokens
-from ecard.keys import b64u, new_key
+from ecard import tokens
+from ecard.keys import b64u
 
 SSCARD = str(Path(sys.executable).with_name("sscard"))
 # PYTHONIOENCODING=utf-8 makes stdin decode strictly, as a UTF-8 locale that is not C.UTF-8 does; the second
@@ -29,16 +29,13 @@ def sscard(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) ->
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("site")
-    keys = new_key(root / "keys")
-    (root / "jwks.json").write_text(json.dumps(keys.jwks()), encoding="utf-8")
-    (root / "status.jwt").write_text(status_list.sign(set(), 64, keys.current, "http://issuer/status"),
-                                     encoding="utf-8")
+def site(site):
+    """The shared site plus key and status files nested too deeply for Python's JSON parser."""
+    _, root = site
     (root / "deep.json").write_text(DEEP, encoding="utf-8")
     # a status list whose (unsigned) header is nested too deeply: it is read before any signature is checked
     (root / "deep.jwt").write_text(b64u(DEEP.encode()) + ".e30.AA", encoding="utf-8")
-    return keys, root
+    return site
 
 
 def code(keys) -> str:
