@@ -98,6 +98,20 @@ class Me(Strict):
     insurance: dict[str, str]
 
 
+class BenefitPaid(Strict):
+    benefit: str
+    benefit_name: str
+    period: str
+    amount: int = Field(description="Fen, as the ledger posting moved it.")
+    paid_at: str
+    bank_account_masked: str
+
+
+class BenefitsPaid(Strict):
+    benefits: list[BenefitPaid]
+    total: int
+
+
 RP_NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
 
 

@@ -122,6 +122,16 @@ class EcardStore:
         except (OperationalError, ProgrammingError) as exc:
             raise self._guard(exc) from None
 
+    def benefits_paid(self, holder_id: int) -> list[dict[str, Any]]:
+        """The holder's own payments, masked (holder_db.queries.benefits_paid)."""
+        from holder_db.queries import benefits_paid
+
+        try:
+            with self._session() as s:
+                return benefits_paid(s, holder_id)
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
+
     def refusal(self, holder_id: int) -> Refusal | None:
         """Why this holder may not be served an e-card code or credential now (holder_db.standing), or None."""
         try:

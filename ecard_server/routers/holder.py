@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from cardlib.idnumber import mask
 from ecard_server.deps import DeviceDep, StateDep, TerminalDep
-from ecard_server.schemas import Deactivated, Empty, LossReport, LossRequest, Me
+from ecard_server.schemas import BenefitsPaid, Deactivated, Empty, LossReport, LossRequest, Me
 from ecard_server.state import Refused, State, mask_card
 
 router = APIRouter()
@@ -20,6 +20,14 @@ def me(state: StateDep, caller: DeviceDep) -> Me:
     state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True)
     return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=mask_card(h.card_no),
               card_status=h.card_status, insurance=h.insurance)
+
+
+@router.get("/v1/me/benefits", tags=["holder"], response_model=BenefitsPaid,
+            summary="Device: the benefits paid to the holder, newest first, bank account masked")
+def me_benefits(state: StateDep, caller: DeviceDep) -> BenefitsPaid:
+    paid = state.store.benefits_paid(caller.holder_id)
+    state.store.audit(f"device:{caller.device_id}", "ecard.me_benefits", caller.holder_id, sensitive=True)
+    return BenefitsPaid(benefits=paid, total=sum(p["amount"] for p in paid))
 
 
 def loss_report(state: State, holder_id: Any, actor: str) -> LossReport:
