@@ -35,6 +35,14 @@
     device_gone: { zh: "此设备已解绑或卡已挂失，请到柜台重新激活", en: "This device is no longer bound (or the card was reported lost)" },
     no_cred: { zh: "无网络，且尚无离线凭证：请联网一次", en: "No network and no offline credential yet: go online once" },
     cred_expired: { zh: "离线凭证已过期（7 天），请联网一次", en: "The offline credential has expired (7 days): go online once" },
+    benefits_btn: { zh: "待遇发放记录", en: "Benefits paid" },
+    benefits_h: { zh: "待遇发放记录", en: "Benefits paid" },
+    benefits_total: { zh: "共 {n} 笔，合计 {sum} 元", en: "{n} payments, {sum} yuan in all" },
+    benefits_none: { zh: "尚无发放记录", en: "No benefit has been paid yet" },
+    benefit_line: { zh: "{period} · {date} 发放至 {account}", en: "{period} · paid {date} to {account}" },
+    loading: { zh: "正在读取…", en: "Loading…" },
+    need_network: { zh: "需要联网才能查看：{e}", en: "This needs the network: {e}" },
+    yuan: { zh: "{v} 元", en: "{v} yuan" },
     webcrypto: { zh: "此浏览器不支持 Ed25519 密钥", en: "This browser cannot make an Ed25519 key" },
   });
 
@@ -98,6 +106,7 @@
 
   function stop(why) {
     clearTimeout(timer);
+    benefits = null; renderBenefits();
     document.getElementById("qr").innerHTML = "";
     document.getElementById("stopped-why").textContent = why;
     show("stopped");
@@ -158,6 +167,38 @@
       stop(t("lost_done", { card: r.card_no_masked }));
     } catch (e) { status(e.message, "bad"); }
   });
+  // ---- benefits paid (GET /v1/me/benefits): read when opened, kept only on screen ----
+  const yuan = (fen) => (fen / 100).toFixed(2);
+  // holder_db's benefit-kinds table names a kind "中文 (English)"
+  const kindName = (name) => { const m = /^(.*?) \((.*)\)$/.exec(name); return m ? (pages.lang === "zh" ? m[1] : m[2]) : name; };
+  let benefits = null;
+  function renderBenefits() {
+    const list = document.getElementById("benefits-list");
+    list.textContent = "";
+    if (!benefits) return;
+    document.getElementById("benefits-total").textContent = benefits.benefits.length
+      ? t("benefits_total", { n: benefits.benefits.length, sum: yuan(benefits.total) }) : t("benefits_none");
+    for (const b of benefits.benefits) {
+      const li = list.appendChild(document.createElement("li"));
+      const amount = li.appendChild(document.createElement("span"));
+      amount.className = "amount"; amount.textContent = t("yuan", { v: yuan(b.amount) });
+      li.appendChild(document.createElement("strong")).textContent = kindName(b.benefit_name);
+      const small = li.appendChild(document.createElement("div"));
+      small.className = "muted";
+      small.textContent = t("benefit_line", { period: b.period, date: b.paid_at.slice(0, 10), account: b.bank_account_masked });
+    }
+  }
+  document.getElementById("to-benefits").addEventListener("click", async () => {
+    benefits = null; renderBenefits();
+    document.getElementById("benefits-total").textContent = t("loading");
+    show("benefits");
+    try { benefits = await signed("GET", "/v1/me/benefits"); renderBenefits(); } catch (e) {
+      if (e.status === 401) return stop(t("device_gone"));
+      document.getElementById("benefits-total").textContent = t("need_network", { e: e.message });
+    }
+  });
+  document.getElementById("benefits-back").addEventListener("click", () => { benefits = null; renderBenefits(); show("more"); });
+  document.addEventListener("langchange", renderBenefits);
   document.getElementById("reset").addEventListener("click", async () => { await forget(); device = null; show("activate"); });
   document.addEventListener("langchange", () => { const m = document.getElementById("mode"); if (m.textContent && device) m.textContent = t(document.getElementById("qr").dataset.mode || "online"); });
   window.addEventListener("online", () => { if (device && !document.getElementById("show").hidden) showCode(); });
