@@ -148,10 +148,10 @@ def state_of(certified: bool, year: int, today: dt.date) -> str:
 
 
 def overdue_past_grace(certified_years: Iterable[int], on: dt.date, grace_days: int) -> bool:
-    """Whether a pensioner is overdue past the grace period on `on`: certified neither this year nor last, and
-    last year's deadline more than `grace_days` ago. (A certification this year counts for last year's gap.)"""
-    years = set(certified_years)
-    if on.year in years or on.year - 1 in years:
+    """Whether a pensioner is overdue past the grace period on `on`: certified for no year from the one before
+    `on` onwards, and that year's deadline more than `grace_days` before `on`. A later certification counts: who was
+    certified this year was alive for last year's payments too, so arrears are paid."""
+    if any(y >= on.year - 1 for y in certified_years):
         return False
     return on > deadline(on.year - 1) + dt.timedelta(days=grace_days)
 

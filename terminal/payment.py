@@ -126,6 +126,7 @@ def pay_period(store: PaymentStore, period: str, *, receipts_dir: Any = None,
     each batch's decisions; `mark_held` marks each batch's held entitlements in the store as it goes."""
     end = risk.period_end(period)
     shared = store.shared_accounts()
+    years = range(end.year - 1, max(end.year, (today or dt.date.today()).year) + 1)  # a later one counts too
     outcome = Outcome(period, keep=keep)
     for chunk in store.due_batches(period, batch):
         ssns = {e.ssn for e in chunk}
@@ -133,7 +134,7 @@ def pay_period(store: PaymentStore, period: str, *, receipts_dir: Any = None,
         paid = store.paid_ids(e.entitlement_id for e in group)
         decisions = plan(chunk, already_paid=paid, records=store.records(ssns), card_status=store.card_status(ssns),
                          holders_of_account=shared, today=today, max_age=max_age,
-                         certified=store.certified_years(ssns, (end.year - 1, end.year)), grace_days=grace_days,
+                         certified=store.certified_years(ssns, years), grace_days=grace_days,
                          repeated=risk.duplicates(group, paid))
         execute(store, period, decisions, receipts_dir=receipts_dir, progress=progress, outcome=outcome)
         if mark_held:

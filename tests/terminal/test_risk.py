@@ -148,6 +148,7 @@ CERT_CASES = [
     ("never certified, past the grace period", ent(period="2026-04"), set(), 90, True),
     ("never certified, a longer grace", ent(period="2026-04"), set(), 120, False),
     ("certified two years ago only", ent(period="2026-12"), {2024}, 0, True),
+    ("certified after the period: arrears are paid", ent(period="2025-12"), {2026}, 0, False),
     ("not a pension: no certification asked", ent(benefit="unemployment", period="2026-06", who=YOUNG), set(), 0,
      False),
     ("the caller knows no certifications", ent(period="2026-06"), None, 0, False),
