@@ -52,6 +52,8 @@ class Settings(BaseSettings):
                                        description="addresses or networks of reverse proxies whose X-Forwarded-For "
                                                    "names the client (JSON list); none: the peer address counts")
     log_format: Literal["text", "json"] = Field("text", description="server log: text, or one JSON object a line")
+    cert_grace_days: int = Field(90, ge=0, le=3650, description="days after a year's certification deadline a "
+                                 "pension is still paid to a holder not certified (then held: not_certified)")
 
     def model_post_init(self, _context: Any) -> None:
         unknown = set(self.limits) - set(DEFAULT_LIMITS)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from cardlib.idnumber import mask
-from holder_db import audit, ledger, models, standing, store
+from holder_db import audit, certification, ledger, models, standing, store
 from holder_db.standing import Refused, Standing
 
 E = models.Entitlement.__table__  # type: ignore[attr-defined]
@@ -180,6 +180,51 @@ class CounterStore:
                 return False  # a concurrent run posted the same key first; its transaction won, ours rolled back
             raise
         return True
+
+    def count_due(self, period: str) -> int:
+        with self._read() as conn:
+            return conn.execute(select(func.count()).select_from(E).where(
+                E.c.period == period, E.c.status.in_(("due", "held", "paid")))).scalar_one()
+
+    def due_batches(self, period: str, size: int = 5000) -> Iterator[list[EntitlementRow]]:
+        """`due`, `size` rows at a time by entitlement id (keyset pages: each page one short query)."""
+        last = ""
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")),
+                                                    E.c.entitlement_id > last)
+                                    .order_by(E.c.entitlement_id).limit(size)).all()
+            if not rows:
+                return
+            yield [_entitlement(r) for r in rows]
+            last = rows[-1].entitlement_id
+
+    def due_of(self, period: str, ssns: Iterable[str]) -> list[EntitlementRow]:
+        wanted = list(set(ssns))
+        out: list[EntitlementRow] = []
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")),
+                                                    E.c.ssn.in_(wanted[i:i + 500]))).all()
+                out += [_entitlement(r) for r in rows]
+        return out
+
+    def shared_accounts(self) -> dict[str, set[str]]:
+        """Bank account -> holders, only for the accounts paid entitlements of more than one holder."""
+        live = E.c.status != "cancelled"
+        shared = (select(E.c.bank_account).where(live).group_by(E.c.bank_account)
+                  .having(func.count(func.distinct(E.c.ssn)) > 1).subquery())
+        out: dict[str, set[str]] = {}
+        with self._read() as conn:
+            for account, ssn in conn.execute(select(E.c.bank_account, E.c.ssn).distinct()
+                                             .where(live, E.c.bank_account.in_(select(shared.c.bank_account)))):
+                out.setdefault(account, set()).add(ssn)
+        return out
+
+    def certified_years(self, ssns: Iterable[str], years: Iterable[int]) -> dict[str, set[int]]:
+        """Per holder, the years among `years` they are certified for (holder_db.certification)."""
+        with self._read() as conn:
+            return certification.certified_years(conn, ssns, years)
 
     def mark_held(self, ids: Iterable[str]) -> None:
         wanted = list(ids)

@@ -39,7 +39,8 @@ def pending_view(decisions: list[payment.Decision]) -> list[dict[str, Any]]:
 
 
 def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[dict[str, Any]]], bool], *,
-             psam: Psam | None = None, receipts_dir: Any = None, today: dt.date | None = None) -> KioskResult:
+             psam: Psam | None = None, receipts_dir: Any = None, today: dt.date | None = None,
+             grace_days: int = risk.GRACE_DAYS) -> KioskResult:
     """One holder's visit: card + PIN, pending benefits up to this month, confirm, pay to the card's account.
 
     `store` is a payment.PaymentStore that also answers `pending_for(ssn, up_to_period)`."""
@@ -52,7 +53,8 @@ def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[d
         others = [e for e in store.all_entitlements() if e.ssn != ssn]
         decisions = payment.plan(
             mine, already_paid=store.paid_ids(e.entitlement_id for e in mine), records=store.records({ssn}),
-            card_status=store.card_status({ssn}), holders_of_account=risk.account_holders(others + mine))
+            card_status=store.card_status({ssn}), holders_of_account=risk.account_holders(others + mine),
+            certified=store.certified_years({ssn}, range(today.year - 2, today.year + 1)), grace_days=grace_days)
         result = KioskResult(mask(ssn), bank.masked_pan, pending_view(decisions))
         payable = [p for p in result.pending if p["payable"]]
         if payable and confirm(result.pending):
