@@ -8,7 +8,6 @@ import time
 import pytest
 
 from ecard import jws, keys, sdjwt, tokens
-from ecard.device import Device
 from ecard.keys import b64u_decode
 from ecard.verify import ReplayCache, verify
 from tests.ecard.conftest import start_server
