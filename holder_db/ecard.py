@@ -252,16 +252,21 @@ class EcardStore:
             jwk = {}
         return BindingView(kid, row.holder_id, row.status_index, jwk, row.alg, row.revoked_at is None)
 
-    def desk_binding(self, holder_id: int) -> int:
-        """The status index for codes the issuing desk prints (`sscard qr issue`): the holder's newest active
+    def desk_device(self, holder_id: int) -> BindingView:
+        """The binding codes the issuing desk prints (`sscard qr issue`) belong to: the holder's newest active
         device binding, else a key-less desk binding made once (it can never authenticate a device)."""
         t = EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.status_index).where(t.holder_id == holder_id, t.revoked_at.is_(None))  # type: ignore[union-attr]
+            row = conn.execute(select(t.kid).where(t.holder_id == holder_id, t.revoked_at.is_(None))  # type: ignore[union-attr]
                                .order_by(t.id.desc())).first()  # type: ignore[union-attr]
-        if row is not None:
-            return row.status_index
-        return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)").status_idx
+        found = self.binding(row.kid) if row is not None else None
+        if found is not None:
+            return found
+        return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)")
+
+    def desk_binding(self, holder_id: int) -> int:
+        """The status index of desk_device."""
+        return self.desk_device(holder_id).status_idx
 
     # ---- loss and revocation ----------------------------------------------------------------------------------
 
