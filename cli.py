@@ -52,6 +52,7 @@ COMMANDS: dict[str, Any] = {
         "activate": "ecard_server.device_cli:activate",
         "code": "ecard_server.device_cli:code",
         "loss": "ecard_server.device_cli:loss",
+        "access-log": "ecard_server.device_cli:access_log",
     },
     "personalize": "terminal.personalize:personalize_command",
     "terminal": {

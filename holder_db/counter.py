@@ -31,6 +31,7 @@ P = models.Posting.__table__  # type: ignore[attr-defined]
 M = models.MedicalAccount.__table__  # type: ignore[attr-defined]
 S = models.Settlement.__table__  # type: ignore[attr-defined]
 B = models.EcardBinding.__table__  # type: ignore[attr-defined]
+K = models.EcardCode.__table__  # type: ignore[attr-defined]
 ACTOR = "terminal"
 
 
@@ -82,8 +83,16 @@ def _for_update(conn: Connection, stmt: Any) -> Any:
     return stmt if store.is_sqlite(conn) else stmt.with_for_update()
 
 
-def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None) -> None:
-    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail)
+# what a settlement reads of the holder's record, and why (the holder's access log shows it)
+SETTLEMENT_READ = ("medical settlement", ("card_status", "death_date", "enrolments", "medical_account"))
+IDENTITY_FIELDS = ("ssn", "card_no", "card_id", "card_status", "death_date", "enrolments")
+
+
+def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None,
+           read: tuple[str, tuple[str, ...]] | None = None) -> None:
+    purpose, fields = read or ("", ())
+    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail, sensitive=read is not None,
+                 purpose=purpose, fields=fields)
 
 
 def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
@@ -297,7 +306,7 @@ class CounterStore:
                      f"settlement:{settlement_id}/fund")
             conn.execute(insert(S).values(settlement_id=settlement_id, holder_id=holder_id, year=year, level=level,
                                           status="settled", created_at=models.utcnow(), **result.as_dict()))
-            _audit(conn, "settlement", ssn, settlement_id, holder_id)
+            _audit(conn, "settlement", ssn, settlement_id, holder_id, SETTLEMENT_READ)
             yield result
 
     def refund(self, settlement_id: str, *, before_commit: Callable[[str, dict[str, int], str], None] | None = None
@@ -350,8 +359,18 @@ class CounterStore:
             return standing.standing_of(conn, ssn=ssn, card_no=card_no, holder_id=holder_id)
 
     def binding_holder(self, status_index: int) -> tuple[int, bool] | None:
-        """(holder id, revoked?) of the e-card binding that owns a status-list index."""
+        """(holder id, revoked?) of the e-card binding that owns a status-list index: the binding's own, or that of
+        the unlinkable code (holder_db.models.EcardCode) the index was drawn for."""
         with self._read() as conn:
             row = conn.execute(select(B.c.holder_id, B.c.revoked_at).where(B.c.status_index == status_index)).first()
+            if row is None:
+                row = conn.execute(select(B.c.holder_id, B.c.revoked_at).join(K, K.c.binding_id == B.c.id)
+                                   .where(K.c.status_index == status_index)).first()
         return None if row is None else (row.holder_id, row.revoked_at is not None)
+
+    def note_read(self, holder_id: int, actor: str, purpose: str, fields: tuple[str, ...] = IDENTITY_FIELDS,
+                  action: str = "holder.identify") -> None:
+        """Record that `actor` read this holder's record, why and which fields (the holder's access log)."""
+        with self._write() as conn:
+            audit.sensitive_read(conn, actor[:120], action, holder_id=holder_id, purpose=purpose, fields=fields)
 

@@ -309,6 +309,9 @@ class AuditEntry(SQLModel, table=True):
     holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, index=True))
     sensitive: bool = Field(default=False, nullable=False)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # why the record was read and which of its fields (comma-separated), shown to the holder (audit.access_log)
+    purpose: str = Field(default="", sa_column=Column(String(60), nullable=False, server_default=""))
+    fields: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
 
 
 class ServerNonce(SQLModel, table=True):
@@ -461,3 +464,26 @@ for _dialect in ("sqlite", "postgresql"):
     for _stmt in append_only_ddl(_dialect, "proxy_acts"):
         event.listen(ProxyAct.__table__, "after_create",  # type: ignore[attr-defined]
                      DDL(_stmt.replace("%", "%%")).execute_if(dialect=_dialect))
+
+
+ECARD_CODE_KINDS = ("online", "offline", "sd-jwt")
+
+
+class EcardCode(SQLModel, table=True):
+    """One unlinkable e-card code or credential: a random handle (the QR's `sub`) and a random status-list index
+    of its own, so two codes of one holder share nothing a verifier sees; the server resolves the handle to the
+    holder and the device binding, and revoking the binding flips every live code's bit. Rows are dropped some
+    time after they expire (holder_db.ecard.EXPIRED_KEEP)."""
+
+    __tablename__ = "ecard_codes"
+    __table_args__ = (_in("kind", ECARD_CODE_KINDS, "ck_ecard_codes_kind"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    handle: str = Field(sa_column=Column(String(32), nullable=False, unique=True))  # hex of the code's sub
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    binding_id: int = Field(sa_column=Column(Integer, ForeignKey("ecard_bindings.id"), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    status_index: int = Field(sa_column=Column(Integer, nullable=False, unique=True))
+    batch: str = Field(default="", sa_column=Column(String(32), nullable=False, server_default=""))
+    expires_at: float = Field(sa_column=Column(Float, nullable=False, index=True))  # Unix seconds
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())

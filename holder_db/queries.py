@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cardlib.idnumber import mask
 from holder_db import audit, standing
+from holder_db.fastread import SHOW_FIELDS, SHOW_PURPOSE
 from holder_db.models import Account, BankAccount, Card, Enrolment, Holder, MedicalAccount, SharedRecord
 
 
@@ -127,7 +128,8 @@ def holder_view(session: Session, ssn: str, *, actor: str | None = None) -> dict
     if holder is None:
         return None
     if actor is not None:
-        audit.sensitive_read(session, actor, "holder.show", ssn=holder.ssn, holder_id=holder.id)
+        audit.sensitive_read(session, actor, "holder.show", ssn=holder.ssn, holder_id=holder.id,
+                             purpose=SHOW_PURPOSE, fields=SHOW_FIELDS.split(","))
     return {
         "ssn": mask(holder.ssn),
         "name": holder.name,

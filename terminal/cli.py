@@ -270,11 +270,13 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, summa
               help="With --qr: the issuer's JWKS file.")
 @click.option("--status-list", "status_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --qr: the signed status list file.")
+@click.option("--terminal-id", default="counter", show_default=True,
+              help="Who reads the record: the holder's access log names this terminal.")
 @db_option
 @click.option("--json", "as_json", is_flag=True)
 def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_reader: str | None,
-             token: str | None, jwks_file: Path | None, status_file: Path | None, db_url: str | None,
-             as_json: bool) -> None:
+             token: str | None, jwks_file: Path | None, status_file: Path | None, terminal_id: str,
+             db_url: str | None, as_json: bool) -> None:
     """Identity check by card or e-card QR against holder_db; every check is listed with its reason."""
     import time
 
@@ -303,14 +305,14 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
                           if status_file is not None else None)
             except (BadKeyError, sl.StatusListError, OSError, UnicodeDecodeError) as exc:
                 _fail(as_json, f"cannot use the keys or status list: {exc}")
-            answer = ident.by_qr(db, token, jwks, status, now=time.time())
+            answer = ident.by_qr(db, token, jwks, status, now=time.time(), actor=f"terminal:{terminal_id}")
         else:
             from cardlib.cli import psam_from_context
             from terminal.cardsession import read_pin
 
             pin = read_pin(pin_stdin) if pin_stdin else None
             with psam_from_context(keys_dir or psam_reader) as psam:
-                answer = ident.by_card(db, reader, pin=pin, psam=psam)
+                answer = ident.by_card(db, reader, pin=pin, psam=psam, actor=f"terminal:{terminal_id}")
     except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:

@@ -121,13 +121,14 @@ def _read_card(reader: str | None, pin: str | None) -> Any:
 def counter_read(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
     from terminal.dbstore import DbStore
-    from terminal.identify import Presented, judge, record_of
+    from terminal.identify import CARD_PURPOSE, Presented, judge, record_of
 
     info = _read_card(req.reader, req.pin)
     presented = Presented("card", info.ssn, info.card_no, info.card_id,
                           pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
     records = DbStore(state.store.engine)
-    found = records.on_record(ssn=info.ssn) or records.on_record(card_no=info.card_no)
+    read_by = (f"terminal:{terminal_id}", CARD_PURPOSE)
+    found = records.on_record(ssn=info.ssn, read_by=read_by) or records.on_record(card_no=info.card_no, read_by=read_by)
     record = record_of(found)
     answer = judge(presented, record, dt.date.today(),
                    ("card not authenticated through a PSAM (the pages read it plainly)",))
@@ -193,7 +194,8 @@ def kiosk_visit(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dic
     except StoreError:  # the card is genuine but its holder is not on record here
         insurance, card_status, holder_id = {}, "unknown", None
     state.store.audit(f"terminal:{terminal_id}", "pages.kiosk_visit", holder_id, f"card {mask(info.card_no)}",
-                      sensitive=True)
+                      sensitive=True, purpose="kiosk visit: benefits and medical account",
+                      fields=("card_status", "insurance", "medical_balance", "benefits"))
     return {"name_masked": mask_name(info.name), "id_number_masked": mask(info.ssn),
             "card_no_masked": mask_card(info.card_no), "card_status": card_status, "insurance": insurance,
             "medical_balance": balance, "benefits": benefits,
