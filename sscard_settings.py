@@ -57,6 +57,8 @@ class Settings(BaseSettings):
                                  "pension is still paid to a holder not certified (then held: not_certified)")
     ecard_batch: int = Field(5, ge=1, le=20, description="offline and SD-JWT credentials per batch, each used once "
                                                          "with its own device key (unlinkable codes)")
+    kiosk_psam: str | None = Field(None, description="the PSAM the kiosk page proves cards with before a holder "
+                                   "certifies (a reader name or a software PSAM folder); None: the page cannot certify")
 
     def model_post_init(self, _context: Any) -> None:
         unknown = set(self.limits) - set(DEFAULT_LIMITS)
