@@ -52,6 +52,7 @@ COMMANDS: dict[str, Any] = {
         "activate": "ecard_server.device_cli:activate",
         "code": "ecard_server.device_cli:code",
         "loss": "ecard_server.device_cli:loss",
+        "access-log": "ecard_server.device_cli:access_log",
     },
     "personalize": "terminal.personalize:personalize_command",
     "terminal": {
@@ -75,6 +76,17 @@ COMMANDS: dict[str, Any] = {
         "fund": "holder_db.cli:db_fund",
         "ledger": {"check": "holder_db.cli:db_ledger_check"},
     },
+    "cert": {
+        "run": "terminal.cert_cli:cert_run",
+        "show": "terminal.cert_cli:cert_show",
+        "self": "terminal.cert_cli:cert_self",
+        "proxy": "terminal.cert_cli:cert_proxy",
+    },
+    "proxy": {
+        "bind": "terminal.cert_cli:proxy_bind",
+        "list": "terminal.cert_cli:proxy_list",
+        "revoke": "terminal.cert_cli:proxy_revoke",
+    },
 }
 
 HELP = {
@@ -90,6 +102,8 @@ HELP = {
     "qr": "E-card QR codes.",
     "ecard": "The e-card from a shell: counter activation code, phone activation, codes, loss; a sample holder.",
     "terminal": "Counter, kiosk, hospital, merchant and gate flows.",
+    "cert": "Benefit eligibility certification (待遇资格认证): silent pass, self and proxy certification.",
+    "proxy": "Family proxy (亲情服务): bind a relative as proxy, list, revoke.",
 }
 
 

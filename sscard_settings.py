@@ -22,6 +22,7 @@ DEFAULT_LIMITS: dict[str, tuple[float, int]] = {
     "login_create": (30, 10),
     "login_device": (20, 5),
     "login_poll": (120, 20),
+    "token": (30, 20),  # per device: each online code and each credential batch writes a row (ecard_codes)
 }
 
 
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
                                        description="addresses or networks of reverse proxies whose X-Forwarded-For "
                                                    "names the client (JSON list); none: the peer address counts")
     log_format: Literal["text", "json"] = Field("text", description="server log: text, or one JSON object a line")
+    cert_grace_days: int = Field(90, ge=0, le=3650, description="days after a year's certification deadline a "
+                                 "pension is still paid to a holder not certified (then held: not_certified)")
+    ecard_batch: int = Field(5, ge=1, le=20, description="offline and SD-JWT credentials per batch, each used once "
+                                                         "with its own device key (unlinkable codes)")
+    kiosk_psam: str | None = Field(None, description="the PSAM the kiosk page proves cards with before a holder "
+                                   "certifies (a reader name or a software PSAM folder); None: the page cannot certify")
 
     def model_post_init(self, _context: Any) -> None:
         unknown = set(self.limits) - set(DEFAULT_LIMITS)

@@ -72,7 +72,8 @@ def setup(workdir: str) -> tuple[str, dict[str, str]]:
     make_holders(db, 1)
     store.dispose(db)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}", "SSCARD_DB": db,
-           "SSCARD_ECARD_KEYS": f"{workdir}/keys", "SSCARD_LIMITS": json.dumps({"activation": [6000, 100]})}
+           "SSCARD_ECARD_KEYS": f"{workdir}/keys", "SSCARD_LIMITS": json.dumps({"activation": [6000, 100],
+                                                                                       "token": [10**9, 10**6]})}
     env.pop("SSCARD_KEYS", None)
     return api_key, env
 

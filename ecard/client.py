@@ -12,6 +12,7 @@ import httpx
 
 from ecard.device import Device
 from ecard.errors import EcardError
+from ecard.keys import b64u_decode
 
 TIMEOUT = 15.0
 
@@ -47,6 +48,12 @@ class Credential:
 class QrToken:
     token: str
     expires_at: int
+
+
+@dataclass(frozen=True)
+class AccessPage:
+    entries: list[dict[str, Any]]
+    next_before: int | None
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,29 @@ class EcardClient:
     def offline_credential(self, device: Device) -> Credential:
         d = self._json(self._send("POST", "/v1/credentials/offline", json_body={}, device=device))
         return Credential(str(d["credential"]), int(d["expires_at"]))
+
+    def offline_batch(self, device: Device, n: int = 5) -> Credential:
+        """A batch of `n` unlinkable offline credentials, one per fresh device key, kept in `device.batch`."""
+        keys = device.batch_keys(n)
+        d = self._json(self._send("POST", "/v1/credentials/offline", device=device,
+                                  json_body={"device_keys": [k.public().jwk() for k in keys]}))
+        creds = d.get("credentials")
+        if not isinstance(creds, list) or len(creds) != n:
+            raise ClientError("refused", "server answered a batch of the wrong size")
+        device.batch = [(k, b64u_decode(str(c))) for k, c in zip(keys, creds)]
+        return Credential(str(d["credential"]), int(d["expires_at"]))
+
+    def access_log(self, device: Device, *, before: int | None = None, limit: int = 50) -> AccessPage:
+        """One page of the holder's access log (newest first) and the cursor of the next, None on the last."""
+        query = f"?limit={int(limit)}" + (f"&before={int(before)}" if before is not None else "")
+        d = self._json(self._send("GET", "/v1/me/access-log" + query, device=device))
+        return AccessPage(list(d.get("entries", [])), d.get("next_before"))
+
+    def resolve(self, terminal_key: str, token: str, purpose: str | None = None) -> dict[str, Any]:
+        """Terminal: whose is this scanned code (the server verifies it; the read is in the holder's log)."""
+        body = {"token": token, **({"purpose": purpose} if purpose else {})}
+        return self._json(self._send("POST", "/v1/codes/resolve", json_body=body,
+                                     headers={"X-Terminal-Key": terminal_key}))
 
     def token(self, device: Device, ttl: int = 60) -> QrToken:
         d = self._json(self._send("POST", "/v1/token", json_body={"ttl": ttl}, device=device))

@@ -77,6 +77,17 @@ class ParsedToken:
     device_sig: bytes = b""
 
 
+ISSUE_GRANULE = 3600
+
+
+def coarse_time(now: float, lifetime: int) -> int:
+    """A credential's issue time as verifiers see it: rounded down to the hour (a quarter of `lifetime` when that
+    is shorter), so the members of one batch, and everyone's credentials of that hour, carry the same iat and exp
+    and a timestamp links nothing."""
+    granule = max(1, min(ISSUE_GRANULE, lifetime // 4))
+    return int(now) // granule * granule
+
+
 def pseudonym(secret: bytes, holder_ref: str) -> bytes:
     """The holder handle in a QR: HMAC-SHA256 under the deployment's secret, so it names nobody to a verifier."""
     return hmac.new(secret, holder_ref.encode("utf-8"), hashlib.sha256).digest()[:SUB_BYTES]

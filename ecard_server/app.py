@@ -52,6 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.ecard = state
     for area in (public, activation, codes, holder, login):
         app.include_router(area.router)
+    from ecard_server.routers import family  # certification and family proxy: docs/certification.md
+    app.include_router(family.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -170,7 +170,7 @@ def qr_verify(token: str, jwks_file: str, status_file: str | None, now: float | 
               f"invalid: error: {exc.__class__.__name__}")
         sys.exit(EXIT_INVALID)
     if result.valid:
-        _emit(as_json, result.as_dict(), f"valid: {result.kind} code, holder {result.sub}, key {result.kid}, "
+        _emit(as_json, result.as_dict(), f"valid: {result.kind} code, handle {result.sub}, key {result.kid}, "
                                           f"expires in {int(result.exp - now)} s"
                                           + ("" if result.status_checked else " (status not checked)"))
         return
@@ -258,7 +258,7 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
     from cardlib.idnumber import mask
     from ecard.keys import BadKeyError, load_keyset
     from holder_db.ecard import EcardStore, StoreError
-    from ecard.tokens import issue_online, pseudonym
+    from ecard.tokens import SUB_BYTES, issue_online
 
     try:
         ks = load_keyset(keys_dir)
@@ -267,12 +267,15 @@ def qr_issue(keys_dir: str, db_url: str | None, ssn: str, ttl: int, as_json: boo
         why = store.refusal(holder.holder_id)
         if why is not None:
             raise StoreError(f"{mask(ssn)}: {why}; no e-card codes are issued", 409)
-        idx = store.desk_binding(holder.holder_id)
+        now = int(time.time())
+        # a handle and status index of this code alone, like the server's (holder_db.ecard.issue_codes)
+        code = store.issue_codes(store.desk_device(holder.holder_id).kid, "online", now + ttl,
+                                 handle_bytes=SUB_BYTES)[0]
     except (BadKeyError, StoreError) as exc:
         raise click.ClickException(_one_line(str(exc))) from None
-    now = int(time.time())
-    token = issue_online(ks.current, pseudonym(ks.pseudonym_secret, f"holder:{holder.holder_id}"), idx, now, ttl)
-    _emit(as_json, {"token": token, "expires_at": now + ttl, "chars": len(token), "status_idx": idx}, token)
+    token = issue_online(ks.current, code.handle, code.status_idx, now, ttl)
+    _emit(as_json, {"token": token, "expires_at": now + ttl, "chars": len(token), "status_idx": code.status_idx},
+          token)
 
 
 @click.command("loss")

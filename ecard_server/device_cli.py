@@ -23,9 +23,21 @@ def _fail(exc: ClientError, hint: str = "") -> click.ClickException:
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Written whole to a temporary file and renamed: a spent credential is gone from the file, or the file is as
+    it was (an interrupted write never leaves half a key)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _batch_out(dev: Any) -> list[dict[str, str]]:
+    from ecard.keys import b64u
+
+    return [{"key_pem": k.pem().decode(), "alg": k.alg, "credential": b64u(c)} for k, c in dev.batch]
 
 
 def _load(path: str) -> tuple[Any, dict[str, Any]]:
@@ -36,10 +48,18 @@ def _load(path: str) -> tuple[Any, dict[str, Any]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         dev = Device(signing_key_from_pem(data["key_pem"].encode(), data["alg"]), device_id=str(data["device_id"]))
         dev.credential = b64u_decode(data.get("credential", "")) if data.get("credential") else b""
+        dev.batch = [(signing_key_from_pem(m["key_pem"].encode(), m["alg"]), b64u_decode(m["credential"]))
+                     for m in data.get("batch", [])]
     except (OSError, ValueError, KeyError, TypeError, BadKeyError) as exc:
         raise click.ClickException(f"{path} is not a device file from `sscard ecard activate` "
                                    f"({exc.__class__.__name__})") from None
     return dev, data
+
+
+def _batch_size() -> int:
+    from sscard_settings import Settings
+
+    return Settings().ecard_batch
 
 
 @click.command("sample")
@@ -100,11 +120,11 @@ def activate(code: str, server: str, device_file: str, alg: str, as_json: bool) 
     try:
         with EcardClient(server) as c:
             info = c.activate(code, dev)
-            cred = c.offline_credential(dev)
+            cred = c.offline_batch(dev, _batch_size())
     except ClientError as exc:
         raise _fail(exc) from None
     _save(path, {"server": server, "alg": alg, "device_id": dev.device_id, "holder": info.holder,
-                 "key_pem": dev.key.pem().decode(), "credential": cred.credential,
+                 "key_pem": dev.key.pem().decode(), "batch": _batch_out(dev),
                  "credential_expires_at": cred.expires_at})
     _emit(as_json, {"device_id": dev.device_id, "holder": info.holder, "device_file": str(path)},
           f"e-card activated on device {dev.device_id}; device file {path} (keep it private)")
@@ -127,10 +147,15 @@ def code(device_file: str, offline: bool, ttl: int, png_file: str | None, show: 
             token = dev.offline_code(ttl=ttl)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        _save(Path(device_file), {**data, "batch": _batch_out(dev)})  # the member just used is spent
     else:
         try:
             with EcardClient(data.get("server", "")) as c:
                 token = c.token(dev, ttl).token
+                if not dev.batch:  # online anyway: a fresh batch for the next codes made offline
+                    cred = c.offline_batch(dev, _batch_size())
+                    _save(Path(device_file), {**data, "batch": _batch_out(dev),
+                                              "credential_expires_at": cred.expires_at})
         except ClientError as exc:
             raise _fail(exc, "; try --offline") from None
     if png_file:
@@ -153,3 +178,24 @@ def loss(device_file: str, as_json: bool) -> None:
         raise _fail(exc) from None
     _emit(as_json, {"card_no_masked": got.card_no_masked, "card_status": got.card_status,
                     "revoked_indices": got.revoked}, f"card {got.card_no_masked} is now {got.card_status}")
+
+
+@click.command("access-log")
+@click.option("--device", "device_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Entries a page.")
+@click.option("--before", type=click.IntRange(1), default=None, help="Older than this entry (the next page).")
+@click.option("--json", "as_json", is_flag=True)
+def access_log(device_file: str, limit: int, before: int | None, as_json: bool) -> None:
+    """Holder's device: who read my record, when, why and which fields, and what I approved; newest first."""
+    dev, data = _load(device_file)
+    try:
+        with EcardClient(data.get("server", "")) as c:
+            page = c.access_log(dev, before=before, limit=limit)
+    except ClientError as exc:
+        raise _fail(exc) from None
+    lines = [f"{e['at'][:19]}  {e['kind']:<12} {e['who']:<28} {e['why']}"
+             + (f" [{', '.join(e['fields'])}]" if e["fields"] else "") for e in page.entries]
+    if page.next_before is not None:
+        lines.append(f"(older: --before {page.next_before})")
+    _emit(as_json, {"entries": page.entries, "next_before": page.next_before},
+          "\n".join(lines) or "no one has read your record")

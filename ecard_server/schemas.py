@@ -61,13 +61,55 @@ class QrToken(Strict):
 
 
 class OfflineCredential(Strict):
-    credential: str = Field(description="base64url issuer-signed credential binding the device key.")
+    credential: str = Field(description="base64url issuer-signed credential binding the device key (the first of "
+                                        "`credentials` when a batch was asked for).")
     expires_at: int
+    credentials: list[str] = Field([], description="One credential per key of `device_keys`, in that order.")
 
 
 class SdJwtCredential(Strict):
     sd_jwt: str
     expires_at: int
+    sd_jwts: list[str] = Field([], description="One SD-JWT per key of `device_keys`, in that order.")
+
+
+class BatchRequest(Strict):
+    """Unlinkable credentials: one per public key the device made for the batch (at most Settings.ecard_batch),
+    each to be used for one code only. With no keys, one credential bound to the device key itself (every code
+    made under it shows that key, so they link)."""
+
+    device_keys: Annotated[list[DeviceJwk], Field(max_length=20)] = []
+
+
+class ResolveRequest(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=tokens.MAX_CHARS)]
+    purpose: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f]+$")] = \
+        "e-card code resolved by a terminal"
+
+
+class Resolved(Strict):
+    kind: Literal["online", "offline"]
+    name: str
+    id_number_masked: str
+    card_status: str
+    binding_active: bool
+    expires_at: int
+
+
+class AccessEntry(Strict):
+    id: int = Field(description="Pass the last one as `before` for the next page.")
+    at: str = Field(description="UTC, ISO 8601.")
+    who: str = Field(description="Who read: terminal:<id>, device:<id>, an officer's name, a command.")
+    why: str = Field(description="The purpose recorded with the read, or what the action was.")
+    fields: list[str] = Field(description="Which parts of the record were read.")
+    kind: Literal["read", "presentation"]
+    action: str
+    detail: str
+
+
+class AccessLog(Strict):
+    entries: list[AccessEntry]
+    next_before: int | None = Field(description="Cursor of the next (older) page; null on the last.")
 
 
 class Empty(Strict):
@@ -96,6 +138,20 @@ class Me(Strict):
     card_no_masked: str
     card_status: str
     insurance: dict[str, str]
+
+
+class BenefitPaid(Strict):
+    benefit: str
+    benefit_name: str
+    period: str
+    amount: int = Field(description="Fen, as the ledger posting moved it.")
+    paid_at: str
+    bank_account_masked: str
+
+
+class BenefitsPaid(Strict):
+    benefits: list[BenefitPaid]
+    total: int
 
 
 RP_NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from cardlib.idnumber import mask
-from holder_db import audit, ledger, models, standing, store
+from holder_db import audit, certification, ledger, models, standing, store
 from holder_db.standing import Refused, Standing
 
 E = models.Entitlement.__table__  # type: ignore[attr-defined]
@@ -31,6 +31,7 @@ P = models.Posting.__table__  # type: ignore[attr-defined]
 M = models.MedicalAccount.__table__  # type: ignore[attr-defined]
 S = models.Settlement.__table__  # type: ignore[attr-defined]
 B = models.EcardBinding.__table__  # type: ignore[attr-defined]
+K = models.EcardCode.__table__  # type: ignore[attr-defined]
 ACTOR = "terminal"
 
 
@@ -82,8 +83,16 @@ def _for_update(conn: Connection, stmt: Any) -> Any:
     return stmt if store.is_sqlite(conn) else stmt.with_for_update()
 
 
-def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None) -> None:
-    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail)
+# what a settlement reads of the holder's record, and why (the holder's access log shows it)
+SETTLEMENT_READ = ("medical settlement", ("card_status", "death_date", "enrolments", "medical_account"))
+IDENTITY_FIELDS = ("ssn", "card_no", "card_id", "card_status", "death_date", "enrolments")
+
+
+def _audit(conn: Connection, action: str, ssn: str, detail: str = "", holder_id: int | None = None,
+           read: tuple[str, tuple[str, ...]] | None = None) -> None:
+    purpose, fields = read or ("", ())
+    audit.record(conn, ACTOR, action, ssn=ssn, holder_id=holder_id, detail=detail, sensitive=read is not None,
+                 purpose=purpose, fields=fields)
 
 
 def _insert_new(conn: Connection, table: Any, keys: tuple[str, ...]) -> Any:
@@ -181,6 +190,51 @@ class CounterStore:
             raise
         return True
 
+    def count_due(self, period: str) -> int:
+        with self._read() as conn:
+            return conn.execute(select(func.count()).select_from(E).where(
+                E.c.period == period, E.c.status.in_(("due", "held", "paid")))).scalar_one()
+
+    def due_batches(self, period: str, size: int = 5000) -> Iterator[list[EntitlementRow]]:
+        """`due`, `size` rows at a time by entitlement id (keyset pages: each page one short query)."""
+        last = ""
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")),
+                                                    E.c.entitlement_id > last)
+                                    .order_by(E.c.entitlement_id).limit(size)).all()
+            if not rows:
+                return
+            yield [_entitlement(r) for r in rows]
+            last = rows[-1].entitlement_id
+
+    def due_of(self, period: str, ssns: Iterable[str]) -> list[EntitlementRow]:
+        wanted = list(set(ssns))
+        out: list[EntitlementRow] = []
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(select(E).where(E.c.period == period, E.c.status.in_(("due", "held", "paid")),
+                                                    E.c.ssn.in_(wanted[i:i + 500]))).all()
+                out += [_entitlement(r) for r in rows]
+        return out
+
+    def shared_accounts(self) -> dict[str, set[str]]:
+        """Bank account -> holders, only for the accounts paid entitlements of more than one holder."""
+        live = E.c.status != "cancelled"
+        shared = (select(E.c.bank_account).where(live).group_by(E.c.bank_account)
+                  .having(func.count(func.distinct(E.c.ssn)) > 1).subquery())
+        out: dict[str, set[str]] = {}
+        with self._read() as conn:
+            for account, ssn in conn.execute(select(E.c.bank_account, E.c.ssn).distinct()
+                                             .where(live, E.c.bank_account.in_(select(shared.c.bank_account)))):
+                out.setdefault(account, set()).add(ssn)
+        return out
+
+    def certified_years(self, ssns: Iterable[str], years: Iterable[int]) -> dict[str, set[int]]:
+        """Per holder, the years among `years` they are certified for (holder_db.certification)."""
+        with self._read() as conn:
+            return certification.certified_years(conn, ssns, years)
+
     def mark_held(self, ids: Iterable[str]) -> None:
         wanted = list(ids)
         with self._write() as conn:
@@ -252,7 +306,7 @@ class CounterStore:
                      f"settlement:{settlement_id}/fund")
             conn.execute(insert(S).values(settlement_id=settlement_id, holder_id=holder_id, year=year, level=level,
                                           status="settled", created_at=models.utcnow(), **result.as_dict()))
-            _audit(conn, "settlement", ssn, settlement_id, holder_id)
+            _audit(conn, "settlement", ssn, settlement_id, holder_id, SETTLEMENT_READ)
             yield result
 
     def refund(self, settlement_id: str, *, before_commit: Callable[[str, dict[str, int], str], None] | None = None
@@ -305,8 +359,18 @@ class CounterStore:
             return standing.standing_of(conn, ssn=ssn, card_no=card_no, holder_id=holder_id)
 
     def binding_holder(self, status_index: int) -> tuple[int, bool] | None:
-        """(holder id, revoked?) of the e-card binding that owns a status-list index."""
+        """(holder id, revoked?) of the e-card binding that owns a status-list index: the binding's own, or that of
+        the unlinkable code (holder_db.models.EcardCode) the index was drawn for."""
         with self._read() as conn:
             row = conn.execute(select(B.c.holder_id, B.c.revoked_at).where(B.c.status_index == status_index)).first()
+            if row is None:
+                row = conn.execute(select(B.c.holder_id, B.c.revoked_at).join(K, K.c.binding_id == B.c.id)
+                                   .where(K.c.status_index == status_index)).first()
         return None if row is None else (row.holder_id, row.revoked_at is not None)
+
+    def note_read(self, holder_id: int, actor: str, purpose: str, fields: tuple[str, ...] = IDENTITY_FIELDS,
+                  action: str = "holder.identify") -> None:
+        """Record that `actor` read this holder's record, why and which fields (the holder's access log)."""
+        with self._write() as conn:
+            audit.sensitive_read(conn, actor[:120], action, holder_id=holder_id, purpose=purpose, fields=fields)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import select
 
@@ -19,11 +21,16 @@ from cardlib.idnumber import mask
 from holder_db import audit, standing
 from holder_db import store as db
 from holder_db.cards import LOSS_REASON, TRANSITIONS, transition
-from holder_db.models import (ActivationCode, Card, CardEvent, EcardBinding, Enrolment, Holder, RelyingParty, Revocation,
-                              SharedRecord)
+from holder_db.models import (ActivationCode, Card, CardEvent, EcardBinding, EcardCode, Enrolment, Holder, RelyingParty,
+                              Revocation, SharedRecord)
 from holder_db.standing import Refusal
 
 ACTIVE_CARD = "active"
+# status indices of unlinkable codes (models.EcardCode) are drawn at random from [CODE_BASE, CODE_BASE + CODE_SPACE);
+# bindings number theirs from 0 below CODE_BASE. The status list covers the whole space, so an index says nothing.
+CODE_BASE = 1 << 22
+CODE_SPACE = 1 << 22
+EXPIRED_KEEP = 86400  # seconds a code's row outlives the code (verifier leeway, resolving a code just scanned)
 LOSABLE = tuple(sorted(s for s, nxt in TRANSITIONS.items() if "lost" in nxt))
 
 
@@ -56,6 +63,24 @@ class BindingView:
     jwk: dict[str, Any]
     alg: str
     active: bool
+
+
+@dataclass(frozen=True)
+class CodeView:
+    """An unlinkable code's own handle (the QR's `sub`) and status index."""
+
+    handle: bytes
+    status_idx: int
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class ResolvedCode:
+    holder_id: int
+    device_id: str
+    kind: str
+    binding_active: bool
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -119,6 +144,16 @@ class EcardStore:
                 if holder is None:
                     raise StoreError("holder not found", 404)
                 return self._view(s, holder)
+        except (OperationalError, ProgrammingError) as exc:
+            raise self._guard(exc) from None
+
+    def benefits_paid(self, holder_id: int) -> list[dict[str, Any]]:
+        """The holder's own payments, masked (holder_db.queries.benefits_paid)."""
+        from holder_db.queries import benefits_paid
+
+        try:
+            with self._session() as s:
+                return benefits_paid(s, holder_id)
         except (OperationalError, ProgrammingError) as exc:
             raise self._guard(exc) from None
 
@@ -191,8 +226,7 @@ class EcardStore:
                                          .values(used_at=now))
                     if taken.rowcount != 1:  # another request redeemed it first
                         raise StoreError("activation code is unknown, used or expired", 400)
-                    top = conn.execute(select(func.max(b.status_index))).scalar()
-                    idx = 0 if top is None else top + 1
+                    idx = _next_index(conn.execute(select(func.max(b.status_index))).scalar())
                     conn.execute(insert(b).values(holder_id=row.holder_id, kid=device_id, jwk=jwk_text, alg=alg,
                                                    device_name=device_name, status_index=idx, created_at=now))
                 return BindingView(device_id, row.holder_id, idx, jwk, alg, True)
@@ -209,8 +243,7 @@ class EcardStore:
                     t = EcardBinding
                     if conn.execute(select(t.id).where(t.kid == kid)).first():
                         raise StoreError("this device key is already bound; make a new key to re-activate", 409)
-                    top = conn.execute(select(func.max(t.status_index))).scalar()
-                    idx = 0 if top is None else top + 1
+                    idx = _next_index(conn.execute(select(func.max(t.status_index))).scalar())
                     conn.execute(insert(t).values(holder_id=holder_id, kid=kid, jwk=json.dumps(jwk), alg=alg,
                                                    device_name=device_name, status_index=idx, created_at=_now()))
                 return BindingView(kid, holder_id, idx, jwk, alg, True)
@@ -229,16 +262,21 @@ class EcardStore:
             jwk = {}
         return BindingView(kid, row.holder_id, row.status_index, jwk, row.alg, row.revoked_at is None)
 
-    def desk_binding(self, holder_id: int) -> int:
-        """The status index for codes the issuing desk prints (`sscard qr issue`): the holder's newest active
+    def desk_device(self, holder_id: int) -> BindingView:
+        """The binding codes the issuing desk prints (`sscard qr issue`) belong to: the holder's newest active
         device binding, else a key-less desk binding made once (it can never authenticate a device)."""
         t = EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.status_index).where(t.holder_id == holder_id, t.revoked_at.is_(None))  # type: ignore[union-attr]
+            row = conn.execute(select(t.kid).where(t.holder_id == holder_id, t.revoked_at.is_(None))  # type: ignore[union-attr]
                                .order_by(t.id.desc())).first()  # type: ignore[union-attr]
-        if row is not None:
-            return row.status_index
-        return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)").status_idx
+        found = self.binding(row.kid) if row is not None else None
+        if found is not None:
+            return found
+        return self.bind_device(holder_id, f"desk-{holder_id}", {}, "none", "issuing desk (sscard qr issue)")
+
+    def desk_binding(self, holder_id: int) -> int:
+        """The status index of desk_device."""
+        return self.desk_device(holder_id).status_idx
 
     # ---- loss and revocation ----------------------------------------------------------------------------------
 
@@ -286,7 +324,49 @@ class EcardStore:
         terminals that check an identity against the records after verifying a code."""
         with self.engine.connect() as conn:
             row = conn.execute(select(EcardBinding.kid).where(EcardBinding.status_index == idx)).first()
+            if row is None:
+                row = conn.execute(select(EcardBinding.kid).join(EcardCode, EcardCode.binding_id == EcardBinding.id)
+                                   .where(EcardCode.status_index == idx)).first()
         return self.binding(row.kid) if row else None
+
+    # ---- unlinkable codes ------------------------------------------------------------------------------------
+
+    def issue_codes(self, kid: str, kind: str, expires_at: float, count: int = 1,
+                    handle_bytes: int = 10) -> list[CodeView]:
+        """`count` codes for the device `kid`, each with a random handle and a random status index of its own
+        (CODE_BASE..), in one transaction; rows of codes expired EXPIRED_KEEP ago go on the way. A clash of random
+        values (unique in the table) is drawn again."""
+        for _ in range(8):
+            codes = [CodeView(secrets.token_bytes(handle_bytes), CODE_BASE + secrets.randbelow(CODE_SPACE),
+                              expires_at) for _ in range(count)]
+            if len({c.status_idx for c in codes}) < count or len({c.handle for c in codes}) < count:
+                continue
+            try:
+                with db.write_connection(self.engine) as conn:
+                    b = conn.execute(select(EcardBinding.id, EcardBinding.holder_id)
+                                     .where(EcardBinding.kid == kid)).first()
+                    if b is None:
+                        raise StoreError("device is not activated", 401)
+                    conn.execute(delete(EcardCode).where(EcardCode.expires_at < time.time() - EXPIRED_KEEP))  # type: ignore[arg-type]
+                    batch = secrets.token_hex(8) if count > 1 else ""
+                    conn.execute(insert(EcardCode), [
+                        {"handle": c.handle.hex(), "holder_id": b.holder_id, "binding_id": b.id, "kind": kind,
+                         "status_index": c.status_idx, "batch": batch, "expires_at": c.expires_at,
+                         "created_at": _now()} for c in codes])
+                return codes
+            except IntegrityError:
+                continue  # a handle or index drawn twice (by chance, or by a racing writer): draw again
+        raise StoreError("could not allocate code status indices; try again", 409)
+
+    def resolve_code(self, handle: bytes) -> ResolvedCode | None:
+        """Whose code this handle is (the server's answer to a terminal that scanned it), None if unknown."""
+        k, b = EcardCode, EcardBinding
+        with self.engine.connect() as conn:
+            row = conn.execute(select(k.holder_id, k.kind, k.expires_at, b.kid, b.revoked_at)
+                               .join(b, b.id == k.binding_id).where(k.handle == handle.hex())).first()
+        if row is None:
+            return None
+        return ResolvedCode(row.holder_id, row.kid, row.kind, row.revoked_at is None, row.expires_at)
 
     def revocation_version(self) -> tuple[int, ...]:
         """Changes whenever the status list would: a revocation added or cleared (a card found again, which also
@@ -296,14 +376,22 @@ class EcardStore:
         return tuple(-1 if v is None else int(v) for v in row)
 
     def revoked_indices(self) -> tuple[set[int], int]:
-        r, b, h, sr = Revocation, EcardBinding, Holder, SharedRecord
+        """The set bits and the list's size: the bindings' own indices, and every live code's (models.EcardCode)
+        whose binding is revoked or whose holder is dead, so a revocation reaches every member of every batch."""
+        r, b, h, sr, k = Revocation, EcardBinding, Holder, SharedRecord, EcardCode
+        live = k.expires_at > time.time() - EXPIRED_KEEP  # type: ignore[operator]
         with self.engine.connect() as conn:
             revoked = {i for (i,) in conn.execute(select(r.status_index).where(r.status_index.is_not(None)))}  # type: ignore[union-attr]
             revoked |= {i for (i,) in conn.execute(  # a death on record revokes every e-card of the holder
                 select(b.status_index).join(h, h.id == b.holder_id).join(sr, sr.ssn == h.ssn)
                 .where(sr.kind == "death", b.status_index.is_not(None)))}  # type: ignore[union-attr]
+            revoked |= {i for (i,) in conn.execute(
+                select(k.status_index).join(b, b.id == k.binding_id).where(b.revoked_at.is_not(None), live))}  # type: ignore[union-attr]
+            revoked |= {i for (i,) in conn.execute(
+                select(k.status_index).join(h, h.id == k.holder_id).join(sr, sr.ssn == h.ssn)
+                .where(sr.kind == "death", live))}
             top = conn.execute(select(func.max(b.status_index))).scalar()
-        return revoked, (top + 1 if top is not None else 0)
+        return revoked, max(top + 1 if top is not None else 0, CODE_BASE + CODE_SPACE)
 
     # ---- scan-to-login relying parties ----------------------------------------------------------------------
 
@@ -333,9 +421,17 @@ class EcardStore:
         except ValueError:
             return None
 
-    def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False) -> None:
+    def audit(self, actor: str, action: str, holder_id: int | None, detail: str = "", sensitive: bool = False,
+              purpose: str = "", fields: tuple[str, ...] | list[str] = ()) -> None:
         with self._session() as s:
-            audit.record(s, actor[:120], action[:60], holder_id=holder_id, detail=detail[:500], sensitive=sensitive)
+            audit.record(s, actor[:120], action[:60], holder_id=holder_id, detail=detail[:500], sensitive=sensitive,
+                         purpose=purpose, fields=fields)
+
+    def access_log(self, holder_id: int, before: int | None = None, limit: int = 50) -> tuple[list[audit.Access],
+                                                                                              int | None]:
+        """The holder's own access log (holder_db.audit.access_log)."""
+        with self.engine.connect() as conn:
+            return audit.access_log(conn, holder_id, before=before, limit=limit)
 
 
 _VERSION = select(select(func.count(Revocation.id)).scalar_subquery(),
@@ -345,6 +441,14 @@ _VERSION = select(select(func.count(Revocation.id)).scalar_subquery(),
                   select(func.count(CardEvent.id)).where(CardEvent.from_status == "lost").scalar_subquery())
 _BINDING = (select(EcardBinding.holder_id, EcardBinding.status_index, EcardBinding.jwk, EcardBinding.alg,
                    EcardBinding.revoked_at).where(EcardBinding.kid == bindparam("kid")))
+
+
+def _next_index(top: int | None) -> int:
+    """A new binding's status index: the next one, below the codes' random space."""
+    idx = 0 if top is None else top + 1
+    if idx >= CODE_BASE:
+        raise StoreError("no status index is left for a new e-card binding", 507)
+    return idx
 
 
 def _code_hash(code: str) -> str:

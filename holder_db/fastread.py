@@ -22,6 +22,10 @@ VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 _REVISION = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([^'\"\s]*)['\"]?", re.M)
 
 
+SHOW_PURPOSE = "record shown at the counter (sscard db show)"
+SHOW_FIELDS = "name,gender,nation,birth_date,birthplace,region,cards,enrolments"
+
+
 class NotFast(Exception):
     """The short road does not apply; take the full one."""
 
@@ -100,8 +104,9 @@ def holder_view(path: str, ssn: str, *, actor: str) -> dict[str, Any] | None:
             conn.execute("ROLLBACK")
             return None
         holder_id, full, name, gender, nation, birth, birthplace, region = row
-        conn.execute("INSERT INTO audit (at, actor, action, subject, holder_id, sensitive, detail) "
-                     "VALUES (?, ?, 'holder.show', ?, ?, 1, '')", (_timestamp(), actor, mask(full), holder_id))
+        conn.execute("INSERT INTO audit (at, actor, action, subject, holder_id, sensitive, detail, purpose, fields) "
+                     "VALUES (?, ?, 'holder.show', ?, ?, 1, '', ?, ?)",
+                     (_timestamp(), actor, mask(full), holder_id, SHOW_PURPOSE, SHOW_FIELDS))
         cards = conn.execute("SELECT card_no, card_id, status, region, issued_on, expires_on FROM cards "
                              "WHERE holder_id = ? ORDER BY id", (holder_id,)).fetchall()
         enrolments = conn.execute("SELECT insurance, region, status, start_date, end_date FROM enrolments "

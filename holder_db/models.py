@@ -309,6 +309,9 @@ class AuditEntry(SQLModel, table=True):
     holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, index=True))
     sensitive: bool = Field(default=False, nullable=False)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # why the record was read and which of its fields (comma-separated), shown to the holder (audit.access_log)
+    purpose: str = Field(default="", sa_column=Column(String(60), nullable=False, server_default=""))
+    fields: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
 
 
 class ServerNonce(SQLModel, table=True):
@@ -382,3 +385,105 @@ for _name in APPEND_ONLY:
     for _dialect in ("sqlite", "postgresql"):
         for _stmt in append_only_ddl(_dialect, _name):
             event.listen(_table, "after_create", DDL(_stmt.replace("%", "%%")).execute_if(dialect=_dialect))
+
+
+# ---- certification (待遇资格认证) and family proxy (亲情服务): holder_db/certification.py, holder_db/proxy.py ----
+
+CERT_SOURCES = ("silent", "self", "proxy")
+PROXY_SCOPES = ("certification", "view_benefits", "show_code")
+PRINCIPAL_CONSENTS = ("card_pin", "officer")
+
+
+class Certification(SQLModel, table=True):
+    """A pensioner certified alive and entitled for one year: from which source (silent data matching, the holder
+    themself, a proxy), by which rule or channel, on what evidence (a settlement id, an audit row, a shared record;
+    its date). One per holder and year: the first certification of the year stands."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (
+        _in("source", CERT_SOURCES, "ck_certifications_source"),
+        UniqueConstraint("holder_id", "year", name="uq_certifications_holder_year"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    year: int = Field(sa_column=Column(Integer, nullable=False, index=True))
+    source: str = Field(sa_column=Column(String(8), nullable=False))
+    rule: str = Field(sa_column=Column(String(40), nullable=False))  # the silent rule's id, or the channel
+    evidence_ref: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    evidence_date: Optional[dt.date] = Field(default=None, sa_column=Column(Date))
+    proxy_holder_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("holders.id")))
+    actor: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+    certified_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ProxyBinding(SQLModel, table=True):
+    """A relative bound as a holder's proxy, with a scope and an end date. In force once both consented (the
+    principal at a counter with card and PIN, or an officer for a holder who cannot; the proxy with their e-card),
+    until revoked by either side or past `ends_on`."""
+
+    __tablename__ = "proxy_bindings"
+    __table_args__ = (
+        CheckConstraint("principal_id <> proxy_id", name="ck_proxy_bindings_distinct"),
+        CheckConstraint("principal_consent IS NULL OR principal_consent IN ('card_pin', 'officer')",
+                        name="ck_proxy_bindings_consent"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    principal_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    proxy_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    scopes: str = Field(sa_column=Column(String(80), nullable=False))  # comma-separated PROXY_SCOPES
+    ends_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    principal_consent: Optional[str] = Field(default=None, sa_column=Column(String(12)))
+    principal_consent_by: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+    principal_consent_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+    proxy_consent_by: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+    proxy_consent_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: Optional[dt.datetime] = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_by: str = Field(default="", sa_column=Column(String(120), nullable=False, server_default=""))
+
+
+class ProxyAct(SQLModel, table=True):
+    """One thing a proxy did for a principal (certified, viewed benefits, showed a code), under which binding and
+    through which channel. Append-only."""
+
+    __tablename__ = "proxy_acts"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    binding_id: int = Field(sa_column=Column(Integer, ForeignKey("proxy_bindings.id"), nullable=False, index=True))
+    proxy_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    principal_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    act: str = Field(sa_column=Column(String(24), nullable=False))
+    actor: str = Field(sa_column=Column(String(120), nullable=False))
+    detail: str = Field(default="", sa_column=Column(String(200), nullable=False, server_default=""))
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+for _dialect in ("sqlite", "postgresql"):
+    for _stmt in append_only_ddl(_dialect, "proxy_acts"):
+        event.listen(ProxyAct.__table__, "after_create",  # type: ignore[attr-defined]
+                     DDL(_stmt.replace("%", "%%")).execute_if(dialect=_dialect))
+
+
+ECARD_CODE_KINDS = ("online", "offline", "sd-jwt")
+
+
+class EcardCode(SQLModel, table=True):
+    """One unlinkable e-card code or credential: a random handle (the QR's `sub`) and a random status-list index
+    of its own, so two codes of one holder share nothing a verifier sees; the server resolves the handle to the
+    holder and the device binding, and revoking the binding flips every live code's bit. Rows are dropped some
+    time after they expire (holder_db.ecard.EXPIRED_KEEP)."""
+
+    __tablename__ = "ecard_codes"
+    __table_args__ = (_in("kind", ECARD_CODE_KINDS, "ck_ecard_codes_kind"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    handle: str = Field(sa_column=Column(String(32), nullable=False, unique=True))  # hex of the code's sub
+    holder_id: int = Field(sa_column=Column(Integer, ForeignKey("holders.id"), nullable=False, index=True))
+    binding_id: int = Field(sa_column=Column(Integer, ForeignKey("ecard_bindings.id"), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    status_index: int = Field(sa_column=Column(Integer, nullable=False, unique=True))
+    batch: str = Field(default="", sa_column=Column(String(32), nullable=False, server_default=""))
+    expires_at: float = Field(sa_column=Column(Float, nullable=False, index=True))  # Unix seconds
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())

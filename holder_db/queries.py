@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cardlib.idnumber import mask
 from holder_db import audit, standing
+from holder_db.fastread import SHOW_FIELDS, SHOW_PURPOSE
 from holder_db.models import Account, BankAccount, Card, Enrolment, Holder, MedicalAccount, SharedRecord
 
 
@@ -127,7 +128,8 @@ def holder_view(session: Session, ssn: str, *, actor: str | None = None) -> dict
     if holder is None:
         return None
     if actor is not None:
-        audit.sensitive_read(session, actor, "holder.show", ssn=holder.ssn, holder_id=holder.id)
+        audit.sensitive_read(session, actor, "holder.show", ssn=holder.ssn, holder_id=holder.id,
+                             purpose=SHOW_PURPOSE, fields=SHOW_FIELDS.split(","))
     return {
         "ssn": mask(holder.ssn),
         "name": holder.name,
@@ -145,3 +147,25 @@ def holder_view(session: Session, ssn: str, *, actor: str | None = None) -> dict
                         "end_date": e.end_date.isoformat() if e.end_date else None}
                        for e in enrolments_of(session, holder.id)],  # type: ignore[arg-type]
     }
+
+
+def benefits_paid(session: Session, holder_id: int, limit: int = 60) -> list[dict[str, Any]]:
+    """The benefits money went out for to this holder, newest first: each of their entitlements with the ledger
+    posting that paid it (keyed by the entitlement id, whether a payment run or a kiosk paid it). What the posting
+    moved is the amount, its time the payment's; the bank account is masked and no ID number is in the answer."""
+    from cardlib.pboc import mask_pan
+    from holder_db.kinds import benefit_kinds
+    from holder_db.models import Entitlement, Posting
+
+    holder = session.get(Holder, holder_id)
+    if holder is None:
+        return []
+    rows = session.exec(  # type: ignore[call-overload]
+        select(Entitlement.benefit, Entitlement.period, Entitlement.bank_account, Posting.amount, Posting.created_at)
+        .join(Posting, Posting.idempotency_key == Entitlement.entitlement_id)  # type: ignore[arg-type]
+        .where(Entitlement.ssn == holder.ssn, Posting.kind == "benefit")
+        .order_by(Posting.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    kinds = benefit_kinds()
+    return [{"benefit": r.benefit, "benefit_name": kinds[r.benefit].name if r.benefit in kinds else r.benefit,
+             "period": r.period, "amount": int(r.amount), "paid_at": r.created_at.isoformat(timespec="seconds"),
+             "bank_account_masked": mask_pan(r.bank_account)} for r in rows]

@@ -15,7 +15,7 @@ import click
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from sscard_settings import db_option, receipts_option
+from sscard_settings import db_option, load, receipts_option
 from terminal import settlement
 
 
@@ -212,9 +212,12 @@ def gate(jwks_url: str | None, jwks_file: Path | None, status_url: str | None, s
 @receipts_option
 @click.option("--max-age", type=click.IntRange(1, 150), default=105, show_default=True,
               help="Hold for review the entitlements of holders older than this at the period's end.")
+@click.option("--summary", is_flag=True, help="Count the paid and skipped entitlements instead of listing each "
+              "(a run over a whole store); held ones are still listed, up to 1000.")
 @click.option("--json", "as_json", is_flag=True)
-def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_json: bool) -> None:
-    """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches."""
+def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, summary: bool, as_json: bool) -> None:
+    """Benefit payment (待遇发放): pay every due entitlement of the period once; hold back what a risk rule catches
+    (a pension whose holder is overdue for certification past SSCARD_CERT_GRACE_DAYS: `not_certified`)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from terminal import payment, receipts, risk
@@ -230,16 +233,15 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
         _fail(as_json, f"{exc}; nothing was paid")
     db = _store(db_url, as_json)
     try:
-        with click.progressbar(length=0, label=f"paying {period}", file=sys.stderr) as bar:
+        with click.progressbar(length=db.count_due(period), label=f"paying {period}", file=sys.stderr) as bar:
             def progress(decisions: Any) -> Any:
-                bar.length = len(decisions)
                 for d in decisions:
                     yield d
                     bar.update(1)
 
             outcome = payment.pay_period(db, period, receipts_dir=receipts_dir, progress=progress,
-                                         max_age=max_age)
-        db.mark_held(h["entitlement_id"] for h in outcome.held)
+                                         max_age=max_age, grace_days=load().cert_grace_days, keep=not summary,
+                                         mark_held=True)
     except receipts.ReceiptError as exc:
         _fail(as_json, str(exc) if exc.moved else f"{exc}; that payment was not made, every payment made before it "
               "has its receipt; run again to pay the rest")
@@ -248,8 +250,9 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
     data = outcome.as_dict()
     from terminal.receipts import yuan
 
-    text = [f"period {period}: paid {len(data['paid'])} ({yuan(data['total_paid'])} 元), held {len(data['held'])}, "
-            f"skipped {len(data['skipped'])}"]
+    n = data["counts"]
+    text = [f"period {period}: paid {n['paid']} ({yuan(data['total_paid'])} 元), held {n['held']}, "
+            f"skipped {n['skipped']}"]
     text += [f"  held {h['entitlement_id']}: {', '.join(h['reasons'])}" for h in data["held"]]
     _out(as_json, data, "\n".join(text))
 
@@ -267,11 +270,13 @@ def pay(period: str, db_url: str | None, receipts_dir: Path, max_age: int, as_js
               help="With --qr: the issuer's JWKS file.")
 @click.option("--status-list", "status_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --qr: the signed status list file.")
+@click.option("--terminal-id", default="counter", show_default=True,
+              help="Who reads the record: the holder's access log names this terminal.")
 @db_option
 @click.option("--json", "as_json", is_flag=True)
 def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_reader: str | None,
-             token: str | None, jwks_file: Path | None, status_file: Path | None, db_url: str | None,
-             as_json: bool) -> None:
+             token: str | None, jwks_file: Path | None, status_file: Path | None, terminal_id: str,
+             db_url: str | None, as_json: bool) -> None:
     """Identity check by card or e-card QR against holder_db; every check is listed with its reason."""
     import time
 
@@ -300,14 +305,14 @@ def identify(reader: str | None, pin_stdin: bool, keys_dir: Path | None, psam_re
                           if status_file is not None else None)
             except (BadKeyError, sl.StatusListError, OSError, UnicodeDecodeError) as exc:
                 _fail(as_json, f"cannot use the keys or status list: {exc}")
-            answer = ident.by_qr(db, token, jwks, status, now=time.time())
+            answer = ident.by_qr(db, token, jwks, status, now=time.time(), actor=f"terminal:{terminal_id}")
         else:
             from cardlib.cli import psam_from_context
             from terminal.cardsession import read_pin
 
             pin = read_pin(pin_stdin) if pin_stdin else None
             with psam_from_context(keys_dir or psam_reader) as psam:
-                answer = ident.by_card(db, reader, pin=pin, psam=psam)
+                answer = ident.by_card(db, reader, pin=pin, psam=psam, actor=f"terminal:{terminal_id}")
     except (TransportError, CardError, CardDataError, CardSecurityError) as exc:
         _fail(as_json, f"card: {exc}")
     except SQLAlchemyError as exc:
@@ -350,7 +355,8 @@ def kiosk(reader: str | None, keys_dir: Path | None, psam_reader: str | None, on
 
     def serve(name: str | None, _atr: bytes = b"") -> flow.KioskResult:
         with psam_from_context(keys_dir or psam_reader) as psam:  # opened per visit: a PSAM reader may come back
-            return flow.run_once(db, name, read_pin(pin_stdin), confirm, psam=psam, receipts_dir=receipts_dir)
+            return flow.run_once(db, name, read_pin(pin_stdin), confirm, psam=psam, receipts_dir=receipts_dir,
+                                 grace_days=load().cert_grace_days)
 
     def show(result: flow.KioskResult) -> None:
         data = result.as_dict()

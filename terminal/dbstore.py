@@ -27,11 +27,14 @@ class DbStore(CounterStore):
                                 settlement_id, level) as result:
             yield result
 
-    def on_record(self, *, ssn: str | None = None, card_no: str | None = None,
-                  holder_id: int | None = None) -> dict[str, Any] | None:
-        """The holder with the current card (holder_db.standing) and the earliest death record."""
+    def on_record(self, *, ssn: str | None = None, card_no: str | None = None, holder_id: int | None = None,
+                  read_by: tuple[str, str] | None = None) -> dict[str, Any] | None:
+        """The holder with the current card (holder_db.standing) and the earliest death record; `read_by`
+        (actor, purpose) records the read in the holder's access log."""
         st = self.standing(ssn=ssn, card_no=card_no, holder_id=holder_id)
         if st is None:
             return None
+        if read_by is not None:
+            self.note_read(st.holder_id, *read_by)
         return {"ssn": st.ssn, "card_no": st.card_no, "card_id": st.card_id, "card_status": st.card_status,
                 "death_date": st.death_date, "enrolments": st.enrolments}

@@ -118,9 +118,14 @@ def record_of(found: dict[str, Any] | None) -> OnRecord:
     return OnRecord(True, found["ssn"], found["card_status"], found["card_no"], found["card_id"], found["death_date"])
 
 
+CARD_PURPOSE = "identity check at a counter (card)"
+QR_PURPOSE = "identity check at a counter (e-card code)"
+
+
 def by_card(db: Any, reader: str | None, *, pin: str | None = None, psam: Psam | None = None,
-            today: dt.date | None = None) -> Answer:
-    """Read the card (verified when a PSAM is at hand), optionally check the PIN, judge it against holder_db."""
+            today: dt.date | None = None, actor: str = "terminal") -> Answer:
+    """Read the card (verified when a PSAM is at hand), optionally check the PIN, judge it against holder_db; the
+    read of the record is in the holder's access log under `actor`."""
     from cardlib import security
     from cardlib.channel import Channel
     from cardlib.pcsc import PcscTransport
@@ -147,12 +152,15 @@ def by_card(db: Any, reader: str | None, *, pin: str | None = None, psam: Psam |
             except security.PinError as exc:
                 pin_ok, pin_why = False, str(exc)
     presented = Presented("card", info.ssn, info.card_no, info.card_id, genuine, genuine_why, pin_ok, pin_why)
-    found = db.on_record(ssn=info.ssn) or db.on_record(card_no=info.card_no)
+    read_by = (actor, CARD_PURPOSE)
+    found = db.on_record(ssn=info.ssn, read_by=read_by) or db.on_record(card_no=info.card_no, read_by=read_by)
     return judge(presented, record_of(found), today or dt.date.today(), tuple(notes))
 
 
-def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None) -> Answer:
-    """Verify an e-card code offline (ecard.verify) and judge the holder its status index points at."""
+def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today: dt.date | None = None,
+          actor: str = "terminal") -> Answer:
+    """Verify an e-card code offline (ecard.verify) and judge the holder its status index points at (the code's
+    own index, which holder_db resolves to the device binding); the read is in the holder's access log."""
     from ecard import verify as qr_verify
 
     result = qr_verify.verify(token, jwks, status_list, now, qr_verify.ReplayCache())
@@ -165,4 +173,5 @@ def by_qr(db: Any, token: str, jwks: Any, status_list: Any, *, now: float, today
     holder_id, revoked = binding
     if revoked and result.valid:
         presented = Presented("qr", genuine=False, genuine_why="e-card binding is revoked in holder_db")
-    return judge(presented, record_of(db.on_record(holder_id=holder_id)), today or dt.date.today(), notes)
+    found = db.on_record(holder_id=holder_id, read_by=(actor, QR_PURPOSE))
+    return judge(presented, record_of(found), today or dt.date.today(), notes)

@@ -38,21 +38,31 @@ def pending_view(decisions: list[payment.Decision]) -> list[dict[str, Any]]:
              "payable": d.action == "pay", "reasons": list(d.reasons)} for d in decisions]
 
 
+KIOSK_PURPOSE = "kiosk visit: pending benefits paid to the card"
+KIOSK_FIELDS = ("entitlements", "shared_records", "card_status", "bank_account")
+
+
 def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[dict[str, Any]]], bool], *,
-             psam: Psam | None = None, receipts_dir: Any = None, today: dt.date | None = None) -> KioskResult:
+             psam: Psam | None = None, receipts_dir: Any = None, today: dt.date | None = None,
+             grace_days: int = risk.GRACE_DAYS, actor: str = "kiosk") -> KioskResult:
     """One holder's visit: card + PIN, pending benefits up to this month, confirm, pay to the card's account.
 
-    `store` is a payment.PaymentStore that also answers `pending_for(ssn, up_to_period)`."""
+    `store` is a payment.PaymentStore that also answers `pending_for(ssn, up_to_period)`, `standing` and
+    `note_read` (holder_db.counter.CounterStore): the read goes to the holder's access log under `actor`."""
     today = today or dt.date.today()
     with visit(reader, pin=pin, psam=psam) as card:
         ssn = card.info.ssn
+        st = store.standing(ssn=ssn)
+        if st is not None:
+            store.note_read(st.holder_id, actor, KIOSK_PURPOSE, KIOSK_FIELDS, "kiosk.visit")
         bank = pboc.read_card(card.channel)
         period = f"{today.year:04d}-{today.month:02d}"
         mine = [dataclasses.replace(e, bank_account=bank.pan) for e in store.pending_for(ssn, period)]
         others = [e for e in store.all_entitlements() if e.ssn != ssn]
         decisions = payment.plan(
             mine, already_paid=store.paid_ids(e.entitlement_id for e in mine), records=store.records({ssn}),
-            card_status=store.card_status({ssn}), holders_of_account=risk.account_holders(others + mine))
+            card_status=store.card_status({ssn}), holders_of_account=risk.account_holders(others + mine),
+            certified=store.certified_years({ssn}, range(today.year - 2, today.year + 1)), grace_days=grace_days)
         result = KioskResult(mask(ssn), bank.masked_pan, pending_view(decisions))
         payable = [p for p in result.pending if p["payable"]]
         if payable and confirm(result.pending):

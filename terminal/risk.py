@@ -14,6 +14,9 @@ bounds), never from words in its name.
     duplicate_entitlement another entitlement of the same holder, benefit and period comes first
     future_period         the period has not begun yet
     unknown_benefit       the benefit code is not in the benefit-kinds table
+    not_certified         a pension whose holder is overdue for certification (待遇资格认证) past the grace period
+                          at the period's end: certified neither that year nor the year before, and the year
+                          before's deadline more than `grace_days` ago (holder_db.certification)
 """
 from __future__ import annotations
 
@@ -21,17 +24,19 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Mapping
+from typing import Collection, Hashable, Iterable, Mapping
 
 from cardlib import idnumber
 from holder_db.counter import EntitlementRow as Entitlement  # the store's rows are what the rules judge
 from holder_db.counter import RecordRow as SharedRecord
+from holder_db.certification import overdue_past_grace
 from holder_db.kinds import BenefitKind, benefit_kinds
 
 REASONS = ("deceased", "imprisoned", "shared_account", "abnormal_age", "card_not_active", "duplicate_entitlement",
-           "future_period", "unknown_benefit")
+           "future_period", "unknown_benefit", "not_certified")
 RECORD_KINDS = ("death", "imprisonment", "activity")
 MAX_AGE = 105
+GRACE_DAYS = 90
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -93,13 +98,16 @@ def duplicates(entitlements: Iterable[Entitlement], paid: Iterable[str] = ()) ->
 
 def check(entitlement: Entitlement, *, records: Iterable[SharedRecord] = (), card_status: str | None,
           holders_of_account: Mapping[str, set[str]] | None = None, born: dt.date | None = None,
-          duplicate: bool = False, today: dt.date | None = None, max_age: int = MAX_AGE) -> list[str]:
+          duplicate: bool = False, today: dt.date | None = None, max_age: int = MAX_AGE,
+          certified_years: Collection[int] | None = None, grace_days: int = GRACE_DAYS) -> list[str]:
     """The reason codes that hold this entitlement back, in REASONS order; [] when it may be paid.
 
     `records` are the holder's shared records, `card_status` the state of the holder's current card (None when
     the holder has none), `holders_of_account` the map from account_holders, `born` the birth date when known
     otherwise (else it is read from the ID number), `duplicate` whether `duplicates` named it, `today` the day of
-    the run, `max_age` the oldest age paid without review.
+    the run, `max_age` the oldest age paid without review, `certified_years` the years the holder is certified
+    for (None: not known to the caller, the certification rule is not applied), `grace_days` how long after a
+    year's deadline a pension is still paid uncertified.
     """
     end = period_end(entitlement.period)
     own = [r for r in records if r.ssn == entitlement.ssn]
@@ -127,4 +135,7 @@ def check(entitlement: Entitlement, *, records: Iterable[SharedRecord] = (), car
         reasons.append("future_period")
     if kind is None:
         reasons.append("unknown_benefit")
+    if (certified_years is not None and kind is not None and kind.kind == "pension"
+            and overdue_past_grace(certified_years, end, grace_days)):
+        reasons.append("not_certified")
     return reasons

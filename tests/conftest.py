@@ -15,6 +15,7 @@ pytest_plugins = ["tests.plugins.pcsc", "tests.plugins.postgres", "tests.plugins
 
 VAR = Path(__file__).resolve().parents[1] / "var"
 _before: set[str] = set()
+TEST_SETTINGS = {"SSCARD_SCREENSHOTS", "SSCARD_CHROMIUM"}  # the tests' own (tests/pages), not a user's setting
 
 
 def _var_files() -> set[str]:
@@ -23,7 +24,7 @@ def _var_files() -> set[str]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _before.update(_var_files())
-    for name in [n for n in os.environ if n.startswith("SSCARD_")]:
+    for name in [n for n in os.environ if n.startswith("SSCARD_") and n not in TEST_SETTINGS]:
         del os.environ[name]
     os.environ["SSCARD_VAR"] = tempfile.mkdtemp(prefix="sscard-test-var-")
 

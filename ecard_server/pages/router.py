@@ -17,9 +17,10 @@ import os
 import secrets
 import threading
 import time
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -96,13 +97,11 @@ def readers(terminal_id: Terminal) -> list[dict[str, Any]]:
         return []
 
 
-def _read_card(reader: str | None, pin: str | None) -> Any:
-    """The card's EF05/EF06 (and the PIN checked on the card when given), as cardlib reads them."""
-    from terminal.cardsession import visit
-
+@contextmanager
+def _card_errors() -> Iterator[None]:
+    """What a card in the reader can answer, as the page's 4xx (a missing reader 503)."""
     try:
-        with visit(reader, pin=pin) as card:
-            return card.info
+        yield
     except PinError as exc:
         if exc.code == PIN_BLOCKED:
             raise HTTPException(423, "the PIN is blocked; unblock it at the counter") from None
@@ -117,17 +116,26 @@ def _read_card(reader: str | None, pin: str | None) -> Any:
         raise HTTPException(422, f"the card refused: {exc}") from None
 
 
+def _read_card(reader: str | None, pin: str | None) -> Any:
+    """The card's EF05/EF06 (and the PIN checked on the card when given), as cardlib reads them."""
+    from terminal.cardsession import visit
+
+    with _card_errors(), visit(reader, pin=pin) as card:
+        return card.info
+
+
 @router.post("/pages/api/counter/read", summary="Counter: read the card in the reader, check it against the store")
 def counter_read(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
     """The identity check is terminal.identify's (`judge`, the same checks as `sscard terminal identify`)."""
     from terminal.dbstore import DbStore
-    from terminal.identify import Presented, judge, record_of
+    from terminal.identify import CARD_PURPOSE, Presented, judge, record_of
 
     info = _read_card(req.reader, req.pin)
     presented = Presented("card", info.ssn, info.card_no, info.card_id,
                           pin_ok=True if req.pin else None, pin_why="PIN verified by the card" if req.pin else "")
     records = DbStore(state.store.engine)
-    found = records.on_record(ssn=info.ssn) or records.on_record(card_no=info.card_no)
+    read_by = (f"terminal:{terminal_id}", CARD_PURPOSE)
+    found = records.on_record(ssn=info.ssn, read_by=read_by) or records.on_record(card_no=info.card_no, read_by=read_by)
     record = record_of(found)
     answer = judge(presented, record, dt.date.today(),
                    ("card not authenticated through a PSAM (the pages read it plainly)",))
@@ -193,11 +201,44 @@ def kiosk_visit(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dic
     except StoreError:  # the card is genuine but its holder is not on record here
         insurance, card_status, holder_id = {}, "unknown", None
     state.store.audit(f"terminal:{terminal_id}", "pages.kiosk_visit", holder_id, f"card {mask(info.card_no)}",
-                      sensitive=True)
+                      sensitive=True, purpose="kiosk visit: benefits and medical account",
+                      fields=("card_status", "insurance", "medical_balance", "benefits"))
     return {"name_masked": mask_name(info.name), "id_number_masked": mask(info.ssn),
             "card_no_masked": mask_card(info.card_no), "card_status": card_status, "insurance": insurance,
             "medical_balance": balance, "benefits": benefits,
             "printed_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "terminal": terminal_id}
+
+
+@router.post("/pages/api/kiosk/certify",
+             summary="Kiosk: card (verified through the kiosk's PSAM) and PIN; the holder certifies themself for the year")
+def kiosk_certify(req: ReadRequest, state: StateDep, terminal_id: Terminal) -> dict[str, Any]:
+    """terminal.certify's self-certification (`sscard cert self`): only a card proved genuine through the PSAM
+    named by Settings.kiosk_psam, with its PIN checked on the card, certifies its holder."""
+    import click
+
+    from cardlib.cli import psam_from_context
+    from holder_db.certification import CertError
+    from terminal.certify import card_holder, self_certify
+
+    if not req.pin:
+        raise HTTPException(400, "enter the PIN")
+    if not state.settings.kiosk_psam:
+        raise HTTPException(503, "this kiosk has no PSAM (SSCARD_KIOSK_PSAM), so it cannot certify; go to a counter")
+    with ExitStack() as stack:
+        try:
+            psam = stack.enter_context(psam_from_context(state.settings.kiosk_psam))
+        except (OSError, ValueError, TransportError, click.UsageError) as exc:  # the kiosk's fault, not the holder's
+            raise HTTPException(503, f"the kiosk's PSAM is unavailable ({exc.__class__.__name__}); "
+                                "go to a counter") from None
+        with _card_errors(), card_holder(req.reader, req.pin, psam) as card_ssn:
+            ssn = card_ssn
+    try:
+        record = self_certify(state.store.engine, ssn, dt.date.today().year, f"kiosk:{terminal_id}")
+    except CertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return {"id_number_masked": mask(ssn), "year": record["year"], "state": record["state"],
+            "source": record.get("source"), "created": record.get("created"),
+            "certified_at": record.get("certified_at"), "terminal": terminal_id}
 
 
 # ---- the personalization batch (制卡) ------------------------------------------------------------------------------

@@ -2,24 +2,53 @@
 e-card deactivated."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from cardlib.idnumber import mask
 from ecard_server.deps import DeviceDep, StateDep, TerminalDep
-from ecard_server.schemas import Deactivated, Empty, LossReport, LossRequest, Me
+from ecard_server.schemas import AccessEntry, AccessLog, BenefitsPaid, Deactivated, Empty, LossReport, LossRequest, Me
 from ecard_server.state import Refused, State, mask_card
 
 router = APIRouter()
 
 
+ME_FIELDS = ("name", "id_number_masked", "card_no_masked", "card_status", "insurance")
+
+
 @router.get("/v1/me", tags=["holder"], response_model=Me, summary="Device: the holder's own record, masked")
 def me(state: StateDep, caller: DeviceDep) -> Me:
     h = state.store.holder(caller.holder_id)
-    state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True)
+    state.store.audit(f"device:{caller.device_id}", "ecard.me", caller.holder_id, sensitive=True,
+                      purpose="the holder viewed their own record", fields=ME_FIELDS)
     return Me(name=h.name, id_number_masked=mask(h.ssn), card_no_masked=mask_card(h.card_no),
               card_status=h.card_status, insurance=h.insurance)
+
+
+BENEFIT_FIELDS = ("entitlements", "postings", "bank_account")
+
+
+@router.get("/v1/me/benefits", tags=["holder"], response_model=BenefitsPaid,
+            summary="Device: the benefits paid to the holder, newest first, bank account masked")
+def me_benefits(state: StateDep, caller: DeviceDep) -> BenefitsPaid:
+    paid = state.store.benefits_paid(caller.holder_id)
+    state.store.audit(f"device:{caller.device_id}", "ecard.me_benefits", caller.holder_id, sensitive=True,
+                      purpose="the holder viewed the benefits paid to them", fields=BENEFIT_FIELDS)
+    return BenefitsPaid(benefits=paid, total=sum(p["amount"] for p in paid))
+
+
+@router.get("/v1/me/access-log", tags=["holder"], response_model=AccessLog,
+            summary="Device: who read the holder's record, when, why and which fields, and the e-card presentations "
+                    "they approved; newest first, `limit` a page, the next page with `before`=next_before")
+def access_log(state: StateDep, caller: DeviceDep,
+               before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AccessLog:
+    """Not itself logged: reading one's own log reveals nothing of the record, and each look would add a line."""
+    page, nxt = state.store.access_log(caller.holder_id, before, limit)
+    return AccessLog(entries=[AccessEntry(id=e.id, at=e.at.isoformat(), who=e.who, why=e.why, fields=e.fields,
+                                          kind=e.kind, action=e.action, detail=e.detail) for e in page],
+                     next_before=nxt)
 
 
 def loss_report(state: State, holder_id: Any, actor: str) -> LossReport:

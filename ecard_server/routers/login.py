@@ -59,7 +59,8 @@ def login_approve(session_id: SessionId, req: LoginApprove, state: StateDep, cal
               "masked_id": mask(h.ssn) if "masked_id" in consent else None}
     if s.result is not None or not state.shared.login_approve(session_id, result):
         raise Refused(409, "login session was already approved")
-    state.store.audit(f"device:{caller.device_id}", "ecard.login", caller.holder_id, s.relying_party)
+    state.store.audit(f"device:{caller.device_id}", "ecard.login", caller.holder_id, s.relying_party,
+                      purpose=f"scan-to-login at {s.relying_party}"[:60], fields=["subject", *consent])
     return LoginStatus(status="approved", **result)
 
 

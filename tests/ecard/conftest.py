@@ -108,7 +108,8 @@ def start_server(tmp: Path, limits: dict | None = None, n_holders: int = 40, db_
     port = free_port()
     app = create_app(Settings(db=db_url, ecard_keys=keys_dir, status_uri=f"http://127.0.0.1:{port}/status-list",
                               limits=limits or {"activation": (6000, 1000), "login_create": (6000, 1000),
-                                                "login_device": (6000, 1000), "terminal_limit": (60000, 1000)},
+                                                "login_device": (6000, 1000), "terminal_limit": (60000, 1000),
+                                                "token": (60000, 1000)},
                               **settings))
     # as `sscard serve` runs it: X-Forwarded-For is judged by the app (Settings.trusted_proxies), not uvicorn
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False))

@@ -43,3 +43,9 @@ def test_bench_token_endpoint():
     assert out["token_rps"] > 0 and out["bare_post_rps"] > 0 and out["ratio"] > 0
     assert out["status_list_ratio"] > 0 and out["jwks_ratio"] > 0 and isinstance(out["meets_goal"], bool)
     assert set(out["token_rps_by_workers"]) == {"1", "2"} and all(v > 0 for v in out["token_rps_by_workers"].values())
+
+
+def test_bench_unlinkable():
+    out = bench("bench_unlinkable.py", "--n", "3", "--batch", "5")
+    assert out["offline"]["bytes_ratio"] == 5 and out["sd-jwt"]["bytes_ratio"] == 5  # a credential per member
+    assert out["offline"]["time_ratio"] > 0 and out["online"]["token_chars"] == 139

@@ -160,3 +160,59 @@ def test_offline_with_an_expired_credential_shows_no_code(phone, server):
     page.wait_for_selector("#status.bad:has-text('离线凭证已过期')")
     assert page.locator("#qr svg").count() == 0
     phone.set_offline(False)
+
+
+def test_benefits_paid_after_a_payment_run(phone, server, tmp_path):
+    """`sscard terminal pay` pays the holder; the page lists it (GET /v1/me/benefits, device-signed) in Chinese and
+    English, standard and elder mode, bank account masked and no ID number on screen; with no network it says so."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    holder, other = server.fresh_holder(), server.fresh_holder()
+    csv = tmp_path / "e.csv"
+    csv.write_text("entitlement_id,ssn,benefit,period,amount,bank_account\n"
+                   f"PG-{holder.card_no}-1,{holder.ssn},unemployment,2025-04,150000,6222020000004321\n"
+                   f"PG-{holder.card_no}-2,{holder.ssn},work_injury,2025-05,88850,6222020000004321\n"
+                   f"PG-{holder.card_no}-3,{other.ssn},unemployment,2025-04,99900,6222020000009999\n", encoding="utf-8")
+    cli = CliRunner()
+    assert cli.invoke(main, ["db", "import-entitlements", str(csv), "--db", server.db_url]).exit_code == 0
+    for period in ("2025-04", "2025-05"):
+        paid = cli.invoke(main, ["terminal", "pay", "--period", period, "--db", server.db_url,
+                                 "--receipts", str(tmp_path / "rc"), "--json"])
+        assert paid.exit_code == 0 and '"paid": [{' in paid.output, paid.output
+
+    page = phone.new_page()
+    activate(page, server, holder)
+    shown_token(page, pixels=False)
+    page.click("#to-more")
+    page.click("#to-benefits")
+    page.wait_for_selector("#benefits-list li")
+    items = page.locator("#benefits-list li").all_inner_texts()
+    assert len(items) == 2, items
+    assert "工伤保险待遇" in items[0] and "888.50 元" in items[0] and "2025-05" in items[0]
+    assert "失业保险金" in items[1] and "1500.00 元" in items[1] and "622202******4321" in items[1]
+    assert page.locator("#benefits-total").inner_text() == "共 2 笔，合计 2388.50 元"
+    text = page.evaluate("document.body.innerText")
+    assert holder.ssn not in text and "6222020000004321" not in text and "999.00" not in text
+    assert axe_check(page) == []
+    screenshot(page, "holder-benefits-standard-zh")
+    page.click("#lang")
+    assert "work-injury benefit" in page.locator("#benefits-list li").first.inner_text()
+    assert page.locator("#benefits-total").inner_text() == "2 payments, 2388.50 yuan in all"
+    assert axe_check(page) == []
+    page.click("#elder")
+    assert page.locator("#benefits-back").is_visible()
+    assert axe_check(page) == []
+    screenshot(page, "holder-benefits-elder-en")
+    page.click("#lang")
+    assert axe_check(page) == []
+
+    page.click("#benefits-back")
+    assert page.locator("#benefits-list li").count() == 0  # read when opened, not kept
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.set_offline(True)
+    page.click("#to-benefits")
+    page.wait_for_selector("#benefits-total:has-text('需要联网')")
+    assert page.locator("#benefits-list li").count() == 0
+    phone.set_offline(False)

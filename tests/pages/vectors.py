@@ -3,10 +3,14 @@ the library for every reason code, at a fixed time, with their JWKS and status l
 from __future__ import annotations
 
 import json
+import random
 import secrets
 
-from ecard import status_list, tokens
+from ecard import replay, status_list, tokens
 from ecard.keys import b64u, b64u_decode, generate
+from ecard.replay import ReplayCache
+from ecard.tokens import parse
+from ecard.verify import _holder
 
 NOW = 1_790_000_000
 SUB = bytes(range(10))
@@ -60,9 +64,28 @@ def build() -> dict:
         ("padded", online() + "="), ("truncated", online()[:-4]), ("unknown type", "SSC1:" + b64u(b"\x13" + secrets.token_bytes(99))),
         ("oversized", "SSC1:" + "A" * 600), ("empty", ""), ("valid", valid), ("replayed", valid),
     ]
+    keyed = [online(), offline(), offline(dev=dev_es), offline(key=es)]
     return {"now": NOW, "jwks": jwks, "status_list": sl, "stale_status_list": stale_sl, "cases": cases,
             "eddsa_status_list": _older_alg_name(sl, ed),
-            "sm2": online(key=sm2), "valid_for_stale": online(idx=4)}
+            "sm2": online(key=sm2), "valid_for_stale": online(idx=4),
+            "replay_keys": [[t, replay.code_key(_holder(parse(t)), parse(t).jti).hex()] for t in keyed],
+            "replay": replay_ops()}
+
+
+def replay_ops(seed: int = 14, n: int = 600, max_entries: int = 12, per_owner: int = 3) -> dict:
+    """The replay rule as a trace: `seen` calls on small bounds (six holders, one of them flooding, time moving
+    on so entries expire) with ecard.replay's answers and the cache left at the end, for the browser's copy."""
+    rng, cache = random.Random(seed), ReplayCache(max_entries, per_owner)
+    ops, now = [], NOW
+    for i in range(n):
+        owner = b"flood" if rng.random() < 0.5 else b"holder%d" % rng.randrange(5)
+        nonce = rng.randbytes(8) if rng.random() < 0.6 else b"%08d" % rng.randrange(3)  # some come again
+        now += rng.choice((0, 0, 0, 1, 7))
+        key, exp = replay.code_key(owner, nonce), now + rng.randrange(1, 120)
+        ops.append([key.hex(), exp, now, cache.seen(key, exp, now)])
+    return {"max_entries": max_entries, "per_owner": per_owner, "ops": ops,
+            "final": {k.hex(): e for k, e in cache.snapshot().items()},
+            "defaults": [replay.MAX_ENTRIES, replay.PER_OWNER]}
 
 
 def as_json(v: dict) -> str:

@@ -138,3 +138,26 @@ def test_period_end(period, end):
 def test_bad_period(bad):
     with pytest.raises(risk.PeriodError):
         risk.period_end(bad)
+
+
+# entitlement, years the holder is certified for (None: not known), grace days -> held as not_certified?
+CERT_CASES = [
+    ("certified this year", ent(period="2026-06"), {2026}, 90, False),
+    ("certified last year, this year's still due", ent(period="2026-06"), {2025}, 90, False),
+    ("never certified, within the grace period", ent(period="2026-03"), set(), 90, False),
+    ("never certified, past the grace period", ent(period="2026-04"), set(), 90, True),
+    ("never certified, a longer grace", ent(period="2026-04"), set(), 120, False),
+    ("certified two years ago only", ent(period="2026-12"), {2024}, 0, True),
+    ("certified after the period: arrears are paid", ent(period="2025-12"), {2026}, 0, False),
+    ("not a pension: no certification asked", ent(benefit="unemployment", period="2026-06", who=YOUNG), set(), 0,
+     False),
+    ("the caller knows no certifications", ent(period="2026-06"), None, 0, False),
+    ("residents' pension is a pension kind", ent(benefit="resident_pension", period="2026-06"), set(), 90, True),
+]
+
+
+@pytest.mark.parametrize("name, e, years, grace, held", CERT_CASES, ids=[c[0] for c in CERT_CASES])
+def test_not_certified(name, e, years, grace, held):
+    reasons = risk.check(e, card_status="active", certified_years=years, grace_days=grace, today=dt.date(2027, 1, 1))
+    assert ("not_certified" in reasons) is held
+    assert reasons == (["not_certified"] if held else [])

@@ -25,15 +25,22 @@
     cancelled: { zh: "已取消", en: "cancelled" }, take_card: { zh: "请取走您的卡", en: "Please take your card" },
     receipt_title: { zh: "社会保障自助服务凭条", en: "Social security self-service receipt" },
     pension: { zh: "养老金", en: "pension" },
+    certify_btn: { zh: "年度资格认证", en: "Certify for this year" },
+    certify_pin_h: { zh: "资格认证：请再次输入卡密码", en: "Certification: enter your card PIN again" },
+    certified_h: { zh: "资格认证", en: "Certification" },
+    certifying: { zh: "正在核验卡片并认证…", en: "Checking the card and certifying…" },
+    certified_new: { zh: "{year} 年度资格认证成功", en: "Certified for {year}" },
+    certified_before: { zh: "{year} 年度已认证，无需再次认证", en: "Already certified for {year}; nothing more to do" },
+    certified_detail: { zh: "社会保障号码 {id} · 认证时间 {at} · 终端 {terminal}", en: "ID number {id} · certified {at} · kiosk {terminal}" },
   }, { persist: false });
   const KEY = "sscard.kiosk.key";
   const auth = () => ({ "X-Terminal-Key": sessionStorage.getItem(KEY) });
-  let pin = "", visit = null, present = false, idleTimer = null, polling = null;
+  let pin = "", visit = null, present = false, idleTimer = null, polling = null, pinFor = "visit", cert = null;
 
   // Everything the holder saw goes: the DOM, the PIN in memory, the visit.
   function reset() {
-    pin = ""; visit = null;
-    for (const id of ["who", "benefits", "receipt-text", "dots", "balance"]) document.getElementById(id).textContent = "";
+    pin = ""; visit = null; cert = null; pinFor = "visit"; pinHeading();
+    for (const id of ["who", "benefits", "receipt-text", "dots", "balance", "certified-text", "certified-detail"]) document.getElementById(id).textContent = "";
     status("");
     show("insert");
     document.body.dataset.state = "idle";
@@ -66,13 +73,39 @@
     if (!visit.benefits.length) tb.insertRow().insertCell().textContent = t("none");
   }
   document.addEventListener("langchange", () => {
+    renderCert();
     if (!visit) return;
     renderVisit();
     if (!document.getElementById("receipt").hidden) receipt();
   });
+  function pinHeading() {
+    const h = document.getElementById("pin-h");
+    h.dataset.t = pinFor === "certify" ? "certify_pin_h" : "pin_h";
+    h.textContent = t(h.dataset.t);
+  }
+  // Self-certification (POST /pages/api/kiosk/certify): the PIN is asked again, as the visit's went to the card only.
+  function renderCert() {
+    if (!cert) return;
+    document.getElementById("certified-text").textContent = t(cert.created ? "certified_new" : "certified_before", { year: cert.year });
+    document.getElementById("certified-detail").textContent = t("certified_detail",
+      { id: cert.id_number_masked, at: (cert.certified_at || "").slice(0, 16).replace("T", " "), terminal: cert.terminal });
+  }
+  async function submitCertify(p) {
+    status(t("certifying"));
+    try {
+      cert = await api("POST", "/pages/api/kiosk/certify", { pin: p }, auth());
+      pinFor = "visit"; pinHeading();
+      renderCert();
+      status("");
+      document.body.dataset.state = "certified";
+      show("certified");
+    } catch (e) { status(e.message, "bad"); }  // still the certification's PIN pad: try again, or pull the card
+    touch();
+  }
   async function submitPin() {
     const p = pin;
     pin = ""; dots();
+    if (pinFor === "certify") return submitCertify(p);
     status(t("reading"));
     try {
       visit = await api("POST", "/pages/api/kiosk/visit", { pin: p }, auth());
@@ -102,6 +135,10 @@
     dots();
   });
   document.getElementById("print").addEventListener("click", () => { touch(); receipt(); });
+  document.getElementById("certify").addEventListener("click", () => {
+    touch(); pinFor = "certify"; pinHeading(); pin = ""; dots(); document.body.dataset.state = "pin"; show("pin");
+  });
+  document.getElementById("certified-done").addEventListener("click", () => { reset(); status(t("take_card")); });
   const done = () => { reset(); status(t("take_card")); };
   document.getElementById("done").addEventListener("click", done);
   document.getElementById("receipt-done").addEventListener("click", done);

@@ -13,6 +13,7 @@
     "bad_signature", "not_yet_valid", "expired", "revoked", "status_unknown", "status_list_expired", "replayed"];
 
   const enc = (s) => new TextEncoder().encode(s);
+  const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   const concat = (...parts) => {
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
@@ -179,24 +180,104 @@
       status(idx) { return idx >= 0 && idx < bits.length * 8 ? (bits[idx >> 3] >> (idx % 8)) & 1 : null; } };
   }
 
-  // terminal.qr_verify.ReplayCache: key -> exp; bounded, the entry closest to expiry goes first.
+  // ecard.replay.ReplayCache, rule for rule: keys are hex, OWNER_BYTES of SHA-256 over who holds the code, then its
+  // nonce (codeKey); at most `perOwner` entries per holder (that holder's entry closest to expiry goes first) and
+  // `maxEntries` in all (then from the holder with the most), so one holder's flood pushes out only their own.
+  const OWNER_BYTES = 16, REPLAY_PER_OWNER = 100, REPLAY_MAX_ENTRIES = 100000;
+  const heapLess = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);  // (exp, key) as heapq orders them
   class ReplayCache {
-    constructor(maxEntries = 100000, entries = {}) { this.max = maxEntries; this.exp = new Map(Object.entries(entries)); }
+    constructor(maxEntries = REPLAY_MAX_ENTRIES, perOwner = REPLAY_PER_OWNER) {
+      this.maxEntries = maxEntries;
+      this.perOwner = Math.max(1, Math.min(perOwner, maxEntries));
+      this.owners = new Map();   // owner hex -> Map(key hex -> exp)
+      this.byCount = new Map();  // n -> Map(owner hex -> null), owners holding n entries, in the order they came
+      this.top = 0; this.n = 0; this.heap = [];
+    }
+    get size() { return this.n; }
+    static ownerOf(key) { return key.length > 2 * OWNER_BYTES ? key.slice(0, 2 * OWNER_BYTES) : ""; }
+    recount(owner, old, now) {
+      if (old) { const b = this.byCount.get(old); b.delete(owner); if (!b.size) this.byCount.delete(old); }
+      if (now) {
+        if (!this.byCount.has(now)) this.byCount.set(now, new Map());
+        this.byCount.get(now).set(owner, null);
+        this.top = Math.max(this.top, now);
+      }
+    }
+    drop(owner, key) {
+      const entries = this.owners.get(owner);
+      entries.delete(key); this.n -= 1;
+      this.recount(owner, entries.size + 1, entries.size);
+      if (!entries.size) this.owners.delete(owner);
+    }
+    evictOne(owner, keep) {
+      let victim = null, best = Infinity;
+      for (const [k, e] of this.owners.get(owner)) if (k !== keep && e < best) { victim = k; best = e; }
+      if (victim !== null) this.drop(owner, victim);
+    }
+    push(item) {
+      const h = this.heap; h.push(item);
+      for (let i = h.length - 1; i > 0;) {
+        const p = (i - 1) >> 1;
+        if (!heapLess(h[i], h[p])) break;
+        [h[i], h[p]] = [h[p], h[i]]; i = p;
+      }
+    }
+    pop() {
+      const h = this.heap, top = h[0], last = h.pop();
+      if (h.length) {
+        h[0] = last;
+        for (let i = 0; ;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < h.length && heapLess(h[l], h[m])) m = l;
+          if (r < h.length && heapLess(h[r], h[m])) m = r;
+          if (m === i) break;
+          [h[i], h[m]] = [h[m], h[i]]; i = m;
+        }
+      }
+      return top;
+    }
     purge(now) {
-      for (const [k, e] of this.exp) if (e <= now) this.exp.delete(k);
-      if (this.exp.size > this.max) {
-        const sorted = [...this.exp].sort((a, b) => a[1] - b[1]);
-        for (const [k] of sorted.slice(0, this.exp.size - this.max)) this.exp.delete(k);
+      while (this.heap.length && this.heap[0][0] <= now) {
+        const [when, key] = this.pop(), owner = ReplayCache.ownerOf(key), entries = this.owners.get(owner);
+        if (entries && entries.get(key) === when) this.drop(owner, key);
+      }
+      if (this.heap.length > 2 * this.n + 1024) {  // evicted entries leave stale items behind
+        this.heap = [];
+        for (const entries of this.owners.values()) for (const [k, e] of entries) this.push([e, k]);
       }
     }
     seen(key, exp, now) {
+      const owner = ReplayCache.ownerOf(key);
       this.purge(now);
-      if (this.exp.has(key)) return true;
-      this.exp.set(key, exp);
-      if (this.exp.size > this.max) this.purge(now);
+      if (!this.owners.has(owner)) this.owners.set(owner, new Map());
+      const entries = this.owners.get(owner);
+      if (entries.has(key)) return true;
+      entries.set(key, exp); this.n += 1;
+      this.recount(owner, entries.size - 1, entries.size);
+      this.push([exp, key]);
+      if (entries.size > this.perOwner) this.evictOne(owner, key);
+      if (this.n > this.maxEntries) this.evictFromLargest(owner, key);
       return false;
     }
-    toJSON() { return Object.fromEntries(this.exp); }
+    evictFromLargest(owner, keep) {
+      while (!this.byCount.get(this.top)) this.top -= 1;
+      for (let count = this.top; count > 0; count--) {
+        for (const candidate of (this.byCount.get(count) || new Map()).keys()) {
+          if (candidate !== owner || count > 1) { this.evictOne(candidate, keep); return; }
+        }
+      }
+    }
+    snapshot() {
+      const out = {};
+      for (const entries of this.owners.values()) for (const [k, e] of entries) out[k] = e;
+      return out;
+    }
+  }
+  // ecard.replay.code_key over ecard.verify._holder: the device key that signed an offline code, else the holder handle.
+  async function codeKey(tok) {
+    const owner = tok.kind === "offline" ? concat(enc("offline:" + tok.device_alg + ":"), tok.device_key) : concat(enc("online:"), tok.sub);
+    return hex((await sha256(owner)).subarray(0, OWNER_BYTES)) + hex(tok.jti);
   }
 
   // terminal.qr_verify.verify: same order of checks, same reasons; never throws.
@@ -230,13 +311,12 @@
       if (bit) return fail("revoked", "card is revoked (reported lost or deactivated)", f);
       checked = true;
     }
-    if (replayCache && replayCache.seen(hex(tok.sub) + hex(tok.jti), tok.exp + leeway, now))
+    if (replayCache && await replayCache.seen(await codeKey(tok), tok.exp + leeway, now))
       return fail("replayed", "code was already used", f);
     return { valid: true, reason: "ok", detail: `valid ${tok.kind} code`, status_checked: checked, ...f };
   }
 
   // ---- the holder's device ------------------------------------------------------------------------------
-  const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   async function signJws(payload, privateKey, kid, typ) {
     const h = b64u(enc(JSON.stringify({ alg: "Ed25519", typ, kid })));
     const p = b64u(enc(JSON.stringify(payload)));
@@ -269,5 +349,5 @@
   }
 
   global.sscard = { PREFIX, REASONS, LEEWAY, b64u, b64uDecode, hex, parse, loadJwks, loadStatusList, verify,
-    ReplayCache, signRequest, present, qrSvg, TokenError };
+    ReplayCache, REPLAY_MAX_ENTRIES, REPLAY_PER_OWNER, codeKey, signRequest, present, qrSvg, TokenError };
 })(typeof window !== "undefined" ? window : self);

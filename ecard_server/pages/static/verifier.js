@@ -28,13 +28,109 @@
     min: { zh: "{n} 分钟", en: "{n} min" }, sec: { zh: "{n} 秒", en: "{n} s" }, hour: { zh: "{n} 小时", en: "{n} h" },
     latency: { zh: "解码后 {ms} 毫秒判定", en: "Decided {ms} ms after decoding" },
     no_camera: { zh: "无法打开摄像头：{e}", en: "Camera unavailable: {e}" },
+    replay_torn: { zh: "已用码记录损坏，已从空记录开始", en: "The used-code record was unreadable; starting from empty" },
+    replay_garbled: { zh: "已用码记录中有 {n} 条损坏，已跳过", en: "{n} garbled used-code entries skipped" },
+    replay_unsaved: { zh: "已用码无法保存，关闭页面后将忘记", en: "Used codes cannot be saved; they are forgotten when this page closes" },
   };
   for (const [k, [zh, en]] of Object.entries(REASON)) strings["reason_" + k] = { zh, en };
   pages.init(strings);
 
-  const TRUST = "sscard.verifier.trust", REPLAY = "sscard.verifier.replay";
+  const TRUST = "sscard.verifier.trust";
   let keys = null, statusList = null, fetchedAt = 0, offline = false, last = null;
-  let replay = new sscard.ReplayCache(5000, JSON.parse(localStorage.getItem(REPLAY) || "{}"));
+
+  // The replay cache (ecard.replay's rule, sscard.ReplayCache) kept in IndexedDB as ecard.replay.ReplayFile keeps it
+  // on disk: a snapshot ({key hex: exp} as JSON text) and a journal of the codes admitted since, one record each,
+  // written before the decision shows; a torn snapshot is read as empty and a garbled record skipped, each with a
+  // warning on screen, never an exception. The journal is folded into the snapshot once it outgrows the cache.
+  // Smaller bounds for a small device: ?replay_max=N&replay_per_holder=N.
+  const DB = "sscard-verifier", SNAP = "snapshot", ENTRY = /^(?:[0-9a-f]{2})+ \d{1,15}$/;
+  const bound = (name, dflt) => { const n = Number(new URLSearchParams(location.search).get(name)); return Number.isSafeInteger(n) && n > 0 ? n : dflt; };
+  const maxEntries = bound("replay_max", sscard.REPLAY_MAX_ENTRIES), perOwner = bound("replay_per_holder", sscard.REPLAY_PER_OWNER);
+  const replayWarnings = [];
+  const done = (req) => new Promise((res, rej) => { req.onsuccess = () => res(req.result); req.onerror = () => rej(req.error); });
+  const finished = (tx) => new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = tx.onabort = () => rej(tx.error); });
+  function openDb() {
+    const req = indexedDB.open(DB, 1);
+    req.onupgradeneeded = () => { req.result.createObjectStore("replay"); req.result.createObjectStore("journal", { autoIncrement: true }); };
+    return done(req);
+  }
+  // Snapshot text and journal records into entries, as ReplayFile._load reads its files.
+  function readStored(snapshot, records) {
+    let entries = [], torn = false, bad = 0;
+    try {
+      const data = JSON.parse(snapshot === undefined ? "{}" : snapshot);
+      if (!data || typeof data !== "object" || Array.isArray(data)) throw new Error("not an object");
+      for (const [k, e] of Object.entries(data)) {
+        if (!/^(?:[0-9a-f]{2})+$/.test(k) || !Number.isSafeInteger(e)) throw new Error("bad entry");
+        entries.push([k, e]);
+      }
+    } catch (e) { torn = true; entries = []; }
+    for (const r of records) {
+      if (typeof r === "string" && ENTRY.test(r)) { const [k, e] = r.split(" "); entries.push([k, Number(e)]); } else bad += 1;
+    }
+    return { entries, torn, bad };
+  }
+  function cacheOf(entries, now) {
+    const cache = new sscard.ReplayCache(maxEntries, perOwner);
+    for (const [k, e] of entries) if (e > now) cache.seen(k, e, now);
+    return cache;
+  }
+  const replay = {
+    cache: new sscard.ReplayCache(maxEntries, perOwner), db: null, journal: 0, degraded: false,
+    warn(key, vars) { replayWarnings.push({ key, vars }); showReplayWarnings(); },
+    async load() {
+      const now = Date.now() / 1000;
+      try {
+        this.db = await openDb();
+        const tx = this.db.transaction(["replay", "journal"]);
+        const [snapshot, records] = await Promise.all([done(tx.objectStore("replay").get(SNAP)), done(tx.objectStore("journal").getAll())]);
+        const { entries, torn, bad } = readStored(snapshot, records);
+        if (torn) this.warn("replay_torn");
+        if (bad) this.warn("replay_garbled", { n: bad });
+        this.cache = cacheOf(entries, now);
+        this.journal = records.length;
+      } catch (e) { this.db = null; this.fail(); }
+      localStorage.removeItem("sscard.verifier.replay");  // the old page's global cache: its keys name no holder
+    },
+    fail() { if (!this.degraded) this.warn("replay_unsaved"); this.degraded = true; },
+    // As ReplayFile.seen: a newly recorded code is stored before this answers.
+    async seen(key, exp, now) {
+      if (this.cache.seen(key, exp, now)) return true;
+      if (channel) channel.postMessage([key, exp]);
+      if (!this.db) { this.fail(); return false; }
+      try {
+        const tx = this.db.transaction("journal", "readwrite");
+        tx.objectStore("journal").add(`${key} ${exp}`);
+        await finished(tx);
+        this.journal += 1;
+        if (this.journal > Math.max(1024, this.cache.size)) await this.compact(now);
+      } catch (e) { this.fail(); }
+      return false;
+    },
+    // One transaction reads what is stored (other tabs' codes too), writes it back as the snapshot, empties the journal.
+    async compact(now) {
+      const tx = this.db.transaction(["replay", "journal"], "readwrite");
+      const store = tx.objectStore("replay"), journal = tx.objectStore("journal");
+      const snapshot = await done(store.get(SNAP)), records = await done(journal.getAll());
+      const { entries } = readStored(snapshot, records);
+      store.put(JSON.stringify(cacheOf(entries, now).snapshot()), SNAP);
+      journal.clear();
+      await finished(tx);
+      this.journal = 0;
+    },
+  };
+  // Another tab of this verifier admitted a code: this one refuses it too.
+  const channel = "BroadcastChannel" in window ? new BroadcastChannel(DB) : null;
+  if (channel) channel.onmessage = (ev) => {
+    if (Array.isArray(ev.data) && typeof ev.data[0] === "string" && Number.isSafeInteger(ev.data[1])) replay.cache.seen(ev.data[0], ev.data[1], Date.now() / 1000);
+  };
+  function showReplayWarnings() {
+    const el = document.getElementById("replay-warning");
+    el.hidden = !replayWarnings.length;
+    el.textContent = replayWarnings.map((w) => t(w.key, w.vars)).join(" · ");
+  }
+  window.verifierReplay = () => ({ size: replay.cache.size, maxEntries, perOwner, degraded: replay.degraded,
+    warnings: replayWarnings.map((w) => w.key), owners: Object.fromEntries([...replay.cache.owners].map(([o, m]) => [o, m.size])) });
 
   async function useTrust(saved) {
     keys = await sscard.loadJwks(JSON.parse(saved.jwks));
@@ -67,12 +163,12 @@
   }
 
   async function decide(text, decodeMs) {
+    await replay.ready;
     const t0 = performance.now();
     let r;
     if (!keys) r = { valid: false, reason: "no_trust", detail: "" };
     else r = await sscard.verify(text, keys, statusList, Date.now() / 1000, replay);
     const ms = performance.now() - t0;
-    localStorage.setItem(REPLAY, JSON.stringify(replay));
     last = { ...r, latency_ms: ms, decode_ms: decodeMs, at: Date.now() };
     window.lastDecision = last;
     console.log(`sscard verifier: ${r.reason} decided in ${ms.toFixed(2)} ms after decoding (decode ${decodeMs.toFixed(1)} ms)`);
@@ -91,7 +187,7 @@
     document.getElementById("reason").textContent = t("reason_" + last.reason);
     document.getElementById("latency").textContent = t("latency", { ms: last.latency_ms.toFixed(1) });
   }
-  document.addEventListener("langchange", () => { render(); showTrust(); });
+  document.addEventListener("langchange", () => { render(); showTrust(); showReplayWarnings(); });
 
   // Camera: one frame at a time; the same code seen again within HOLD ms is the same showing, not a new scan.
   const HOLD = 3000;
@@ -133,6 +229,7 @@
   setInterval(refreshTrust, 60000);  // navigator.onLine is no guide (a gate on a LAN only reads as offline)
 
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
-  window.verifierReady = refreshTrust().then(() => { if (new URLSearchParams(location.search).get("camera") !== "0") startCamera(); });
+  replay.ready = replay.load();
+  window.verifierReady = Promise.all([refreshTrust(), replay.ready]).then(() => { if (new URLSearchParams(location.search).get("camera") !== "0") startCamera(); });
   window.verifierDecide = decide;
 })();
