@@ -47,6 +47,8 @@ def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[d
     today = today or dt.date.today()
     with visit(reader, pin=pin, psam=psam) as card:
         ssn = card.info.ssn
+        if card.session is not None:  # card proved genuine and PIN checked: evidence for silent certification
+            store.audit("kiosk.card_pin", ssn, "benefit kiosk visit")
         bank = pboc.read_card(card.channel)
         period = f"{today.year:04d}-{today.month:02d}"
         mine = [dataclasses.replace(e, bank_account=bank.pan) for e in store.pending_for(ssn, period)]
