@@ -204,10 +204,13 @@ def phase_pay(url: str, batch: int, seconds_cap: float) -> dict[str, Any]:
     base = peak_mb()
     marks: list[tuple[float, int]] = []
     done = [0]
+    started: list[float] = []
     t = time.perf_counter()
 
     def progress(decisions: Any) -> Any:
         for d in decisions:
+            if not started:
+                started.append(time.perf_counter() - t)  # shared accounts and the first page read
             if seconds_cap and time.perf_counter() - t > seconds_cap:
                 raise TimeUp
             yield d
@@ -227,6 +230,7 @@ def phase_pay(url: str, batch: int, seconds_cap: float) -> dict[str, Any]:
     first = marks[0][1] / marks[0][0] if marks else None
     rate = n / seconds
     return {"seconds": round(seconds, 2), "finished": finished, "entitlements": total, "processed": n,
+            "setup_seconds": round(started[0], 2) if started else None,
             "rows_per_s": round(rate), "first_batch_rows_per_s": round(first) if first else None,
             "ratio_to_first_batch": round(rate / first, 2) if first else None, **counts,
             "whole_run_hours_at_this_rate": round(total / rate / 3600, 2), "batches_done": len(marks),

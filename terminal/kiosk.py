@@ -53,8 +53,9 @@ def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[d
     with visit(reader, pin=pin, psam=psam) as card:
         ssn = card.info.ssn
         st = store.standing(ssn=ssn)
-        if st is not None:
-            store.note_read(st.holder_id, actor, KIOSK_PURPOSE, KIOSK_FIELDS, "kiosk.visit")
+        if st is not None:  # with the card proved genuine and its PIN checked, also evidence for silent certification
+            store.note_read(st.holder_id, actor, KIOSK_PURPOSE, KIOSK_FIELDS,
+                            "kiosk.card_pin" if card.session is not None else "kiosk.visit")
         bank = pboc.read_card(card.channel)
         period = f"{today.year:04d}-{today.month:02d}"
         mine = [dataclasses.replace(e, bank_account=bank.pan) for e in store.pending_for(ssn, period)]
