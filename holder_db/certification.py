@@ -236,10 +236,14 @@ def run_step(engine: Engine, step: Step, year: int, today: dt.date, actor: str =
     now = models.utcnow()
     with store.write_connection(engine) as conn:
         table, newest, ref, day = _evidence(conn, step.rule, first, last)
-        chosen = (select(H.c.id, literal(year), literal("silent"), literal(step.rule.id), func.substr(ref, 1, 64),
-                         day, literal(actor), literal(now, models.Certification.__table__.c.certified_at.type))  # type: ignore[attr-defined]
-                  .select_from(H.join(table, table.c.id == newest))
-                  .where(H.c.id >= step.low, H.c.id < step.high, _candidates(year, last)))
+        # each candidate with the id of their newest evidence row (an index lookup per holder), then that row by
+        # its key: joining on the correlated subquery itself lets PostgreSQL plan holders x evidence
+        found = (select(H.c.id.label("holder_id"), newest.label("evidence_id"))
+                 .where(H.c.id >= step.low, H.c.id < step.high, _candidates(year, last)).subquery("found"))
+        chosen = (select(found.c.holder_id, literal(year), literal("silent"), literal(step.rule.id),
+                         func.substr(ref, 1, 64), day, literal(actor),
+                         literal(now, models.Certification.__table__.c.certified_at.type))  # type: ignore[attr-defined]
+                  .select_from(found.join(table, table.c.id == found.c.evidence_id)))
         stmt = insert(CT).from_select(["holder_id", "year", "source", "rule", "evidence_ref", "evidence_date",
                                        "actor", "certified_at"], chosen)
         return max(conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount, 0)

@@ -41,7 +41,7 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_end(ends_on: dt.date, today: dt.date) -> dt.date:
-    if not today < ends_on <= today.replace(year=today.year + MAX_YEARS):
+    if not today < ends_on <= today + dt.timedelta(days=365 * MAX_YEARS + MAX_YEARS // 4):
         raise ProxyError(f"the end date must be after today and at most {MAX_YEARS} years ahead")
     return ends_on
 

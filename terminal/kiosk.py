@@ -55,6 +55,8 @@ def run_once(store: Any, reader: str | None, pin: str, confirm: Callable[[list[d
         st = store.standing(ssn=ssn)
         if st is not None:
             store.note_read(st.holder_id, actor, KIOSK_PURPOSE, KIOSK_FIELDS, "kiosk.visit")
+        if card.session is not None:  # card proved genuine and PIN checked: evidence for silent certification
+            store.audit("kiosk.card_pin", ssn, "benefit kiosk visit")
         bank = pboc.read_card(card.channel)
         period = f"{today.year:04d}-{today.month:02d}"
         mine = [dataclasses.replace(e, bank_account=bank.pan) for e in store.pending_for(ssn, period)]

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from cli import main
-from holder_db import proxy, store
-from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
+from holder_db import models, proxy, store
+from tests.plugins.pcsc import start_card_server
 
 from .conftest import add_holder
 from .ids import ssn as make_ssn
+from .test_kiosk import make_bank_card
 
 pytestmark = pytest.mark.pcsc
 Y = dt.date.today().year
@@ -27,14 +28,7 @@ def run(*args, input=None):
 
 
 def test_at_the_counter_with_card_and_pin(pcsc, db_url, tmp_path):
-    holder = sample_holder()
-    keys = tmp_path / "keys"
-    subprocess.run([*sscard_command(), "keys", "new-issuer", "--out", str(keys), "--alg", "sm4"], cwd=ROOT,
-                   check=True, capture_output=True)
-    (tmp_path / "holder.json").write_text(json.dumps(holder, ensure_ascii=False), encoding="utf-8")
-    subprocess.run([*sscard_command(), "sim", "new", "--holder", str(tmp_path / "holder.json"), "--out",
-                    str(tmp_path / "card.json"), "--keys", str(keys), "--alg", "sm4"], cwd=ROOT, check=True,
-                   capture_output=True)
+    holder, keys = make_bank_card(tmp_path)  # the kiosk test's card: the same verified read
     son, mother = make_ssn("19750505", "311"), make_ssn("19450606", "422")
     add_holder(db_url, holder["ssn"], holder["name"], card_no=holder["card_no"])
     add_holder(db_url, son, "王强")
@@ -70,7 +64,7 @@ def test_at_the_counter_with_card_and_pin(pcsc, db_url, tmp_path):
                         "--scope", "certification", "--until", until, "--db", db_url, "--json")
         for_mother = json.loads(out)["binding_id"]
         with store.write_connection(store.get_engine(db_url)) as conn:
-            holder_id = conn.execute(proxy.select(proxy.H.c.id).where(proxy.H.c.ssn == holder["ssn"])).scalar_one()
+            holder_id = conn.execute(select(models.Holder.id).where(models.Holder.ssn == holder["ssn"])).scalar_one()
             proxy.consent_by_proxy(conn, for_mother, holder_id, "device:test")
         code, out = run("cert", "proxy", *card, "--binding", for_mother, input=holder["pin"] + "\n")
         rec = json.loads(out)

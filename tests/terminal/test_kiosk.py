@@ -2,6 +2,7 @@
 paid to the card's bank account (not the file's), never twice, and the batch then skips them."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -87,6 +88,9 @@ def test_kiosk_pays_pending_benefits_to_the_cards_account(pcsc, db_url, tmp_path
     assert balances == {PAN: 620000}
     code, out = run("terminal", "pay", "--period", "2026-01", "--db", db_url, "--json")
     assert json.loads(out.splitlines()[-1])["skipped"] == [{"entitlement_id": "K-JAN", "reason": "already_paid"}]
+    # the visits with card and PIN are evidence: the silent pass certifies the holder by the card_pin_use rule
+    code, out = run("cert", "run", "--year", dt.date.today().year, "--db", db_url, "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["this_run"]["card_pin_use"] == 1
 
 
 def test_kiosk_loop_serves_each_inserted_card(pcsc, db_url, tmp_path):
