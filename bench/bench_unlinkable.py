@@ -27,14 +27,17 @@ from sscard_settings import Settings
 UNLIMITED = {name: (10**9, 10**6) for name in ("activation", "token", "terminal_limit")}
 
 
-def timed(fn, n: int) -> tuple[float, object]:
-    """Median seconds of `n` calls, and the last answer."""
-    times, out = [], None
+def timed(fns: list, n: int) -> list[tuple[float, object]]:
+    """Median seconds of `n` calls of each function, taken in turns (so a busy machine slows each alike), and each
+    one's last answer."""
+    times: list[list[float]] = [[] for _ in fns]
+    outs: list[object] = [None] * len(fns)
     for _ in range(n):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            outs[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    return [(statistics.median(t), o) for t, o in zip(times, outs)]
 
 
 def main() -> None:
@@ -73,15 +76,14 @@ def main() -> None:
             rows = {}
             for kind, path, one, many in (("offline", "/v1/credentials/offline", "credential", "credentials"),
                                           ("sd-jwt", "/v1/credentials/sd-jwt", "sd_jwt", "sd_jwts")):
-                t1, d1 = timed(lambda: single(path), args.n)
-                tb, db = timed(lambda: batch(path), args.n)
+                (t1, d1), (tb, db) = timed([lambda: single(path), lambda: batch(path)], args.n)
                 size = (lambda s: len(b64u_decode(s))) if kind == "offline" else len
                 b1, bb = size(d1[one]), sum(size(x) for x in db[many])
                 rows[kind] = {"single_bytes": b1, "batch_bytes": bb, "bytes_ratio": bb / b1,
                               "single_ms": t1 * 1e3, "batch_ms": tb * 1e3, "time_ratio": tb / t1,
                               "ms_per_member": tb * 1e3 / args.batch, "per_member_time_ratio": tb / args.batch / t1}
-            tt, tok = timed(lambda: single("/v1/token"), args.n)
-            tm, _ = timed(lambda: dev.request(c, "GET", "/v1/me").raise_for_status(), args.n)
+            (tt, tok), (tm, _) = timed([lambda: single("/v1/token"),
+                                        lambda: dev.request(c, "GET", "/v1/me").raise_for_status()], args.n)
             rows["online"] = {"token_chars": len(tok["token"]), "token_ms": tt * 1e3, "me_ms": tm * 1e3,
                               "time_ratio": tt / tm}
     res = {"batch": args.batch, "n": args.n, **rows}

@@ -8,6 +8,8 @@ A code's key (`code_key`) starts with a digest of whoever holds it, the device k
 holder handle of an online one, so a cache can bound each holder's share: a holder who floods a gate with their own
 codes pushes out only their own older entries, never another holder's (a gate once forgot every victim's code after
 100,001 codes of one attacker). Only when the whole cache is full does an entry of the holder with the most go.
+Unlinkable codes carry a key or handle per credential, so "holder" here is one credential of a batch: a flood made
+with it is bounded the same way, and the number of credentials a device can get is the server's rate limit.
 """
 from __future__ import annotations
 

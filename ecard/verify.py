@@ -41,7 +41,9 @@ class Result:
 
 
 def _holder(tok: ParsedToken) -> bytes:
-    """Who a code's replay entry belongs to: the device key that signed an offline code, else the holder handle."""
+    """Who a code's replay entry belongs to: the device key that signed an offline code, else the code's handle.
+    With unlinkable codes both are per credential (a batch member's key, an online code's own handle), so the
+    share is bounded per credential, and how many credentials a device holds the server bounds (docs/ecard.md)."""
     if tok.kind == "offline":
         return b"offline:" + tok.device_alg.encode("ascii") + b":" + tok.device_key
     return b"online:" + tok.sub

@@ -7,12 +7,13 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from cli import main
 from ecard import status_list as sl
 from ecard.keys import new_key
-from holder_db import models, store
+from holder_db import audit, models, store
+from terminal import identify
 from tests.plugins.pcsc import ROOT, sample_holder, sscard_command, start_card_server
 
 from .conftest import add_holder
@@ -76,10 +77,15 @@ def test_identify_by_card(pcsc, db_url, tmp_path):
     try:
         args = ("terminal", "identify", "--reader", server.reader, "--keys", tmp_path / "ours", "--db", db_url,
                 "--json")
-        code, answer = run(*args, "--pin-stdin", input=holder["pin"] + "\n")
+        code, answer = run(*args, "--pin-stdin", "--terminal-id", "window-3", input=holder["pin"] + "\n")
         assert code == 0, answer
         assert checks(answer) == {"genuine": True, "pin": True, "holder_known": True, "card_status": True,
                                   "alive": True, "id_matches": True, "card_no_matches": True, "card_id_matches": True}
+        with store.get_engine(db_url).connect() as conn:  # the read is in the holder's access log
+            holder_id = conn.execute(select(models.Holder.id).where(models.Holder.ssn == holder["ssn"])).scalar()
+            log, _ = audit.access_log(conn, holder_id)
+        assert [(e.who, e.why, e.kind) for e in log] == [("terminal:window-3", identify.CARD_PURPOSE, "read")]
+        assert {"card_status", "death_date", "enrolments"} <= set(log[0].fields)
         code, answer = run(*args, "--pin-stdin", input="000000\n")
         assert code == 2 and checks(answer)["pin"] is False and "tries left" in answer["reasons"][1]["why"]
         with store.get_engine(db_url).begin() as conn:
