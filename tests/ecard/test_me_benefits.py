@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from ecard.device import Device, sign_request
+from tests.ecard.test_server import activate
 
 
 def run(*args: object):  # type: ignore[no-untyped-def]
@@ -33,12 +34,7 @@ def pay(live, tmp_path, rows: list[tuple[str, str, str, str, int, str]], periods
 
 def device_of(live, holder) -> Device:
     with live.client() as c:
-        r = c.post("/v1/activation-codes", json={"card_no": holder.card_no}, headers={"X-Terminal-Key": live.terminal_key})
-        dev = Device()
-        act = c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()})
-        assert act.status_code == 201, act.text
-        dev.device_id = act.json()["device_id"]
-    return dev
+        return activate(live, c, holder)
 
 
 def test_the_holders_own_payments_masked_newest_first(live, tmp_path):

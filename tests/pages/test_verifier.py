@@ -13,6 +13,7 @@ from ecard.device import Device
 from ecard.keys import Jwks
 from ecard.replay import ReplayCache
 from ecard.verify import verify
+from tests.ecard.test_server import activate
 
 from . import vectors
 from .camera import camera_args, qr_video
@@ -156,13 +157,8 @@ def test_camera_scan_admits_then_replay_and_offline(playwright, server, tmp_path
 
 def offline_phone(server) -> Device:
     """An activated device holding its offline credential: it makes as many valid codes as it likes, no network."""
-    h = server.fresh_holder()
     with server.client() as c:
-        r = c.post("/v1/activation-codes", json={"card_no": h.card_no}, headers={"X-Terminal-Key": server.terminal_key})
-        dev = Device()
-        act = c.post("/v1/activate", json={"code": r.json()["code"], "device_jwk": dev.jwk()})
-        assert act.status_code == 201, act.text
-        dev.device_id = act.json()["device_id"]
+        dev = activate(server, c, server.fresh_holder())
         dev.fetch_offline_credential(c)
     return dev
 

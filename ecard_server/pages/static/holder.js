@@ -6,6 +6,7 @@
 (function () {
   const { t, status, show, api } = pages;
   const TTL = 60, REFRESH_BEFORE = 10;
+  const masked = (name) => (name || "").slice(0, 1) + "*".repeat(Math.max(1, (name || "").length - 1));  // 张*
   pages.init({
     holder_title: { zh: "电子社保卡", en: "E-social security card" },
     activate_h: { zh: "激活电子社保卡", en: "Activate your e-card" },
@@ -133,7 +134,7 @@
       credential: null, credentialExp: 0, who: "" };
     await save(device);
     await renewCredential();
-    try { const me = await signed("GET", "/v1/me"); device.who = me.name.slice(0, 1) + "*".repeat(Math.max(1, me.name.length - 1)); } catch (e) { /* shown later */ }
+    try { const me = await signed("GET", "/v1/me"); device.who = masked(me.name); } catch (e) { /* shown later */ }
     await save(device);
   }
 
@@ -278,7 +279,6 @@
   document.getElementById("access-back").addEventListener("click", () => { access = null; renderAccess(); show("more"); });
 
   // ---- family proxies (GET /v1/family, consent, revoke, certify a principal) ----
-  const masked = (name) => (name || "").slice(0, 1) + "*".repeat(Math.max(1, (name || "").length - 1));
   let family = null, current = null;
   function other(b) { return current && current.side === "proxies" ? b.proxy : b.principal; }
   function bindingItem(b, side) {
