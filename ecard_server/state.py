@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ecard import tokens
-from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, VerifyKey, load_keyset
+from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, SigningKey, VerifyKey, load_keyset
 from ecard_server.shared import SharedState, open_shared
 from ecard_server.terminals import FILE as TERMINALS_FILE
 from ecard_server.terminals import check_api_key, load_terminals
@@ -123,6 +123,13 @@ class State:
     def keyset(self) -> KeySet:
         self.files.refresh()
         return self.files.keyset
+
+    @property
+    def signer(self) -> SigningKey:
+        """The key to sign with, after a look at the key files (two stat calls): a key withdrawn a moment ago signs
+        nothing more, not even within the second `keyset` may lag."""
+        self.files.refresh(force=True)
+        return self.files.keyset.current
 
     @property
     def terminals(self) -> dict[str, str]:

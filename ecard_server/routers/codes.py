@@ -31,7 +31,7 @@ def token(req: TokenRequest, state: StateDep, caller: DeviceDep) -> QrToken:
     usable(state, caller)
     now = int(time.time())
     code = state.store.issue_codes(caller.device_id, "online", now + req.ttl, handle_bytes=tokens.SUB_BYTES)[0]
-    tok = tokens.issue_online(state.keyset.current, code.handle, code.status_idx, now, req.ttl)
+    tok = tokens.issue_online(state.signer, code.handle, code.status_idx, now, req.ttl)
     return QrToken(token=tok, expires_at=now + req.ttl, chars=len(tok))
 
 
@@ -63,7 +63,8 @@ def offline_credential(req: BatchRequest, state: StateDep, caller: DeviceDep) ->
     life = state.settings.offline_credential_ttl
     iat = tokens.coarse_time(time.time(), life)
     codes = state.store.issue_codes(caller.device_id, "offline", iat + life, len(members), tokens.SUB_BYTES)
-    creds = [b64u(tokens.issue_credential(state.keyset.current, c.handle, c.status_idx, k, iat, life))
+    signer = state.signer
+    creds = [b64u(tokens.issue_credential(signer, c.handle, c.status_idx, k, iat, life))
              for c, k in zip(codes, members)]
     state.store.audit(f"device:{caller.device_id}", "ecard.offline_credential", caller.holder_id,
                       f"{len(creds)} credential(s)", purpose="offline e-card codes (valid cardholder only)")
@@ -83,7 +84,8 @@ def sd_jwt_credential(req: BatchRequest, state: StateDep, caller: DeviceDep) -> 
     claims = {"name": h.name, "id_number": h.ssn, "birth_date": h.birth_date, "gender": h.gender,
               "insurance": h.insurance, "card_status": h.card_status}
     codes = state.store.issue_codes(caller.device_id, "sd-jwt", iat + life, len(members), tokens.SUB_BYTES)
-    creds = [sdjwt.issue(claims, state.keyset.current, k.jwk(), c.status_idx, state.status_uri, iat, life)
+    signer = state.signer
+    creds = [sdjwt.issue(claims, signer, k.jwk(), c.status_idx, state.status_uri, iat, life)
              for c, k in zip(codes, members)]
     state.store.audit(f"device:{caller.device_id}", "ecard.sd_jwt", caller.holder_id, f"{len(creds)} credential(s)",
                       sensitive=True, purpose="SD-JWT credentials issued to the holder's device", fields=SD_CLAIMS)

@@ -23,8 +23,7 @@ def jwks_endpoint(state: StateDep) -> Any:
 @router.get("/status-list", tags=["revocation"], response_class=PlainTextResponse,
             summary="Signed, compressed status list (IETF Token Status List JWT)")
 def status_list_endpoint(state: StateDep) -> Response:
-    state.files.refresh(force=True)
-    signer = state.keyset.current
+    signer = state.signer
     # signed by the current key: a rotation or a withdrawal re-signs it on the next fetch
     version = (state.store.revocation_version(), signer.kid)
     cached_version, jwt_text, made = state.status_cache

@@ -355,11 +355,13 @@ def test_a_withdrawn_key_is_gone_at_once(live):
         assert out.exit_code == 0, out.output
         got = json.loads(out.output)
         assert got["withdrawn"] == compromised.kid and got["rotated"] and got["current"] != compromised.kid
+        at_once = dev.request(c, "POST", "/v1/token", {}).json()["token"]  # before anything makes it look again
         served = send(c, "GET", "/.well-known/jwks.json").json()
         assert compromised.kid not in {k["kid"] for k in served["keys"]}
         fresh = Jwks.from_json(served)
         for tok in (online, forged):
             assert verify(tok, fresh, None, time.time(), None).reason == "unknown_key"
+        assert verify(at_once, fresh, None, time.time(), None).kid == got["current"]
         text = send(c, "GET", "/status-list").text
         assert jws.header(text)["kid"] == got["current"]
         status_list.load(text, fresh)
