@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -175,9 +176,14 @@ class Prepared:
 @contextmanager
 def raw(engine: Engine) -> Iterator[Any]:
     """A pooled driver connection, without SQLAlchemy's Connection around it (for `Prepared`); back to the pool,
-    rolled back, when the block ends. On SQLite each statement commits on its own (we say BEGIN ourselves)."""
+    rolled back, when the block ends. On SQLite each statement commits on its own (we say BEGIN ourselves). The
+    driver's errors come out as SQLAlchemy's (OperationalError...), as through a Connection, so callers and the
+    server's handlers (503) see one kind."""
     conn = engine.raw_connection()
+    base = engine.dialect.loaded_dbapi.Error
     try:
         yield conn
+    except base as exc:
+        raise DBAPIError.instance(None, None, exc, base, dialect=engine.dialect) from None
     finally:
         conn.close()

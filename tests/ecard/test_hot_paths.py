@@ -88,3 +88,28 @@ def test_an_etag_sent_back_gets_304_until_the_answer_changes(live, path):
             assert dev.request(c, "POST", "/v1/me/deactivate", {}).status_code == 200
             changed = c.get(path, headers={"If-None-Match": first.headers["etag"]})
             assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+
+
+def test_a_store_without_its_tables_answers_a_device_503_not_500(tmp_path):
+    """The hot path runs on the driver's cursor; its errors still reach the server's handler as SQLAlchemy's."""
+    import sqlite3
+
+    import httpx
+
+    from tests.ecard.conftest import start_server
+
+    live = start_server(tmp_path, n_holders=1)
+    try:
+        with sqlite3.connect(live.db_url[len("sqlite:///"):]) as conn:  # as if the store was never migrated
+            conn.execute("ALTER TABLE ecard_bindings RENAME TO gone_bindings")
+            conn.execute("ALTER TABLE revocations RENAME TO gone_revocations")
+        body = json.dumps({"ttl": 30}).encode()
+        key = keys.generate("EdDSA")
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            r = c.post("/v1/token", content=body, headers={
+                "Authorization": "Device " + sign_request(key, "POST", "/v1/token", body, kid="dev-1"),
+                "Content-Type": "application/json"})
+            assert r.status_code == 503 and "unavailable" in r.json()["detail"], r.text
+            assert c.get("/status-list").status_code == 503
+    finally:
+        live.stop()
