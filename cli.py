@@ -190,7 +190,7 @@ def open_psam(spec: str | Path | None) -> Iterator[Any]:
 @click.pass_context
 def main(ctx: click.Context, trace: bool = False) -> None:
     """sscard: the social security card and e-card toolkit."""
-    from cardlib.cli import install_psam_opener
+    from cardlib.psam_opener import install_psam_opener
 
     install_psam_opener(ctx, open_psam)
     if trace:

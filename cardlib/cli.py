@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from .fields import FieldError
+from .psam_opener import PSAM_OPENER, install_psam_opener, psam_from_context  # noqa: F401  (their old home)
 from .reader_interface import AtrError, basic_info, basic_info_line, error_code
 from .ssapp import CardDataError, SocialSecurityApp
 from .sw import CardError
@@ -21,29 +20,7 @@ from .tlv import TlvError
 from .transport import TransportError
 
 EXPECTED = (CardError, TransportError, CardDataError, FieldError, TlvError, AtrError)
-PSAM_OPENER = "sscard.open_psam"  # ctx.meta key: the CLI's `open_psam(spec)`, set where the program is put together
 PSAM_HELP = "The PSAM: the name of the reader holding it, or a software PSAM folder (an issuer key directory)."
-
-
-_installed: list[Callable[[str | Path | None], AbstractContextManager[Any]]] = []
-
-
-def install_psam_opener(ctx: click.Context, opener: Callable[[str | Path | None], AbstractContextManager[Any]]) -> None:
-    """Where the program is put together (`sscard`): how a PSAM named on the command line is opened. Kept in the
-    click context and for the process (a flow may run in a monitor's thread, outside the context)."""
-    ctx.meta[PSAM_OPENER] = opener
-    _installed[:] = [opener]
-
-
-def psam_from_context(spec: str | Path | None) -> AbstractContextManager[Any]:
-    """The PSAM named on the command line, opened by the opener the `sscard` command installed (cli.open_psam):
-    cardlib and terminal never know how a software PSAM is made."""
-    ctx = click.get_current_context(silent=True)
-    opener = ctx.meta.get(PSAM_OPENER) if ctx else None
-    opener = opener or (_installed[0] if _installed else None)
-    if opener is None:
-        raise click.UsageError("no PSAM opener: run this command through `sscard`")
-    return opener(spec)
 
 
 def psam_options(f: Any) -> Any:

@@ -15,7 +15,7 @@ import jwt
 from jwt.algorithms import Algorithm
 
 from ecard.errors import EcardError
-from ecard.keys import JOSE_ACCEPTS, JOSE_ALG, Jwks, SigningKey, VerifyKey, verify_key_from_jwk
+from ecard.keys import JOSE_ACCEPTS, JOSE_ALG, Jwks, SigningKey, VerifyKey, b64u_decode, verify_key_from_jwk
 
 
 class JwsError(EcardError):
@@ -108,3 +108,56 @@ def verify_with_jwks(token: str, jwks: Jwks, typ: str | None = None) -> tuple[di
         raise JwsError("unknown_key", "JWS kid is not in the JWKS")
     return verify(token, key, typ), key
 
+
+
+# ---- the server's strict reader for request proofs ----------------------------------------------------------------
+
+MAX_COMPACT = 4096
+
+
+def _split(token: object) -> tuple[str, str, str, dict[str, Any]]:
+    """Three unpadded, canonical base64url segments, the first a JSON object without `crit` or `b64` (no
+    extension a request proof needs); JwsError otherwise."""
+    if not isinstance(token, str) or len(token) > MAX_COMPACT or token.count(".") != 2:
+        raise JwsError("malformed", "not a compact JWS")
+    head, body, sig = token.split(".")
+    try:
+        hdr = json.loads(b64u_decode(head).decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise JwsError("malformed", "JWS header unreadable") from None
+    if not isinstance(hdr, dict):
+        raise JwsError("malformed", "JWS header is not an object")
+    if "crit" in hdr or "b64" in hdr:
+        raise JwsError("malformed", "JWS header asks for an extension")
+    return head, body, sig, hdr
+
+
+def compact_header(token: str) -> dict[str, Any]:
+    """The header of a compact JWS read strictly (`_split`): how the server reads the kid of a request proof."""
+    return _split(token)[3]
+
+
+def verify_compact(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]:
+    """`verify` with the strict reader, for what the server checks on every request (device and relying-party
+    proofs): pyjwt's general reader costs more than the signature check itself. The signature is checked by the
+    key (VerifyKey.verify, the `cryptography` and tongsuopy libraries), the algorithm taken from the key."""
+    head, body, sig, hdr = _split(token)
+    alg = hdr.get("alg")
+    if alg not in JOSE_ACCEPTS[key.alg]:
+        raise JwsError("unsupported_alg" if alg not in _KNOWN else "alg_mismatch",
+                       f"JWS alg {str(alg)[:20]!r} is not the key's {JOSE_ALG[key.alg]}")
+    if typ is not None and hdr.get("typ") != typ:
+        raise JwsError("malformed", f"JWS typ must be {typ}")
+    try:
+        signature, raw = b64u_decode(sig), b64u_decode(body)
+    except ValueError:
+        raise JwsError("malformed", "JWS segment is not base64url") from None
+    if not key.verify(signature, f"{head}.{body}".encode("ascii")):
+        raise JwsError("bad_signature", "JWS signature does not verify")
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise JwsError("malformed", "JWS payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise JwsError("malformed", "JWS payload is not an object")
+    return payload

@@ -72,7 +72,7 @@ def check_proof(state: State, proof: str, key: VerifyKey, typ: str, replay: str,
     """A request proof (ecard.device.sign_request) by `key`: verifies, fresh, for this method, path and body,
     its jti never seen before by any worker (kept in the shared state under `replay`)."""
     try:
-        claims = jws.verify(proof, key, typ)
+        claims = jws.verify_compact(proof, key, typ)
     except jws.JwsError:
         raise Refused(401, "request proof does not verify") from None
     now = time.time()
@@ -89,17 +89,27 @@ def check_proof(state: State, proof: str, key: VerifyKey, typ: str, replay: str,
         raise Refused(401, "request proof was already used")
 
 
+DEVICE_KEYS_KEPT = 10_000  # parsed device keys a worker keeps (a parse costs more than the signature check)
+
+
 def _check_proof(state: State, proof: str, kid: str, method: str, path: str, body: bytes) -> Caller:
     """Everything device_auth asks of the store and the shared state, in one trip to the thread pool."""
-    binding = state.store.binding(kid)
+    binding, why = state.store.binding_and_refusal(kid)
     if binding is None or not binding.active:
         raise Refused(401, "device is not activated (or was deactivated)")
-    try:
-        device_key = verify_key_from_jwk(binding.jwk)
-    except BadKeyError:
-        raise Refused(401, "device proof does not verify") from None
+    known = state.device_keys.get(kid)
+    if known is not None and known[0] == binding.jwk:
+        device_key = known[1]
+    else:
+        try:
+            device_key = verify_key_from_jwk(binding.jwk)
+        except BadKeyError:
+            raise Refused(401, "device proof does not verify") from None
+        if len(state.device_keys) >= DEVICE_KEYS_KEPT:
+            state.device_keys.clear()
+        state.device_keys[kid] = (binding.jwk, device_key)
     check_proof(state, proof, device_key, REQUEST_TYP, f"proof:{kid}", method, path, body)
-    return Caller(kid, binding.holder_id, binding.status_idx, device_key, binding.jwk)
+    return Caller(kid, binding.holder_id, binding.status_idx, device_key, binding.jwk, why, standing_read=True)
 
 
 def _proof_of(authorization: str | None, scheme: str) -> tuple[str, str]:
@@ -108,7 +118,7 @@ def _proof_of(authorization: str | None, scheme: str) -> tuple[str, str]:
         raise Refused(401, f"a signed request is required (Authorization: {scheme} <JWS>)")
     proof = authorization[len(scheme) + 1:].strip()
     try:
-        kid = jws.header(proof).get("kid")
+        kid = jws.compact_header(proof).get("kid")
     except jws.JwsError:
         raise Refused(401, "request proof is not a JWS") from None
     if not isinstance(kid, str) or not 0 < len(kid) <= 64:
@@ -134,8 +144,8 @@ DeviceDep = Annotated[Caller, Depends(device_auth)]
 
 
 def usable(state: State, caller: Caller) -> None:
-    """403 unless the caller's holder may be served (holder_db.standing)."""
-    why = state.store.refusal(caller.holder_id)
+    """403 unless the caller's holder may be served (holder_db.standing; read with the binding when it was)."""
+    why = caller.refusal if caller.standing_read else state.store.refusal(caller.holder_id)
     if why is not None:
         raise Refused(403, f"{why}; no e-card codes are issued")
 

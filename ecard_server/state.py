@@ -42,6 +42,8 @@ class Caller:
     status_idx: int
     device_key: VerifyKey
     jwk: dict[str, Any]
+    refusal: Any = None  # holder_db.standing's answer, read in the same trip as the binding when standing_read
+    standing_read: bool = False
 
 
 class KeyFiles:
@@ -96,8 +98,11 @@ class State:
     shared: SharedState
     status_uri: str
     status_cache: tuple[Any, str, float] = (None, "", 0.0)  # (revocation version, signing kid), JWT, made at
+    status_body: tuple[str, bytes, str] = ("", b"", "")  # that JWT, as bytes, its ETag
+    jwks_cache: tuple[Any, Any, bytes, str] = (None, None, b"", "")  # key set, which retired keys shown, body, ETag
     _lock: threading.Lock = field(default_factory=threading.Lock)
     proxies: tuple[Any, ...] = ()
+    device_keys: dict[str, tuple[dict[str, Any], VerifyKey]] = field(default_factory=dict)  # kid -> (its JWK, parsed)
 
     def __post_init__(self) -> None:
         self.proxies = tuple(ipaddress.ip_network(n, strict=False) for n in self.settings.trusted_proxies)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,6 +263,23 @@ class EcardStore:
             jwk = {}
         return BindingView(kid, row.holder_id, row.status_index, jwk, row.alg, row.revoked_at is None)
 
+    def binding_and_refusal(self, kid: str) -> tuple[BindingView | None, Refusal | None]:
+        """`binding(kid)` and, for its holder, `refusal(holder_id)`, in one trip on the driver's cursor: what every
+        request a device signs asks (the server's hot path)."""
+        dialect = self.engine.dialect
+        with db.raw(self.engine) as conn:
+            rows = _BINDING_RAW.rows(conn, {"kid": kid}, dialect)
+            if not rows:
+                return None, None
+            holder_id, status_index, jwk_text, alg, revoked_at = rows[0]
+            standing_rows = _REFUSAL_RAW.rows(conn, {"holder_id": holder_id}, dialect)
+        why = standing.refusal_of_rows([_RefusalRow(*r) for r in standing_rows], holder_id)
+        try:
+            jwk = json.loads(jwk_text)
+        except ValueError:
+            jwk = {}
+        return BindingView(kid, holder_id, status_index, jwk, alg, revoked_at is None), why
+
     def desk_device(self, holder_id: int) -> BindingView:
         """The binding codes the issuing desk prints (`sscard qr issue`) belong to: the holder's newest active
         device binding, else a key-less desk binding made once (it can never authenticate a device)."""
@@ -371,8 +389,8 @@ class EcardStore:
     def revocation_version(self) -> tuple[int, ...]:
         """Changes whenever the status list would: a revocation added or cleared (a card found again, which also
         leaves a card event), a death recorded, a status index handed out. One round trip."""
-        with self.engine.connect() as conn:
-            row = conn.execute(_VERSION).one()
+        with db.raw(self.engine) as conn:
+            row = _VERSION_RAW.rows(conn, {}, self.engine.dialect)[0]
         return tuple(-1 if v is None else int(v) for v in row)
 
     def revoked_indices(self) -> tuple[set[int], int]:
@@ -441,6 +459,11 @@ _VERSION = select(select(func.count(Revocation.id)).scalar_subquery(),
                   select(func.count(CardEvent.id)).where(CardEvent.from_status == "lost").scalar_subquery())
 _BINDING = (select(EcardBinding.holder_id, EcardBinding.status_index, EcardBinding.jwk, EcardBinding.alg,
                    EcardBinding.revoked_at).where(EcardBinding.kid == bindparam("kid")))
+
+_BINDING_RAW = db.Prepared(_BINDING)
+_VERSION_RAW = db.Prepared(_VERSION)
+_REFUSAL_RAW = db.Prepared(standing.REFUSAL_STATEMENT)
+_RefusalRow = namedtuple("_RefusalRow", [c.name for c in standing.REFUSAL_STATEMENT.selected_columns])
 
 
 def _next_index(top: int | None) -> int:

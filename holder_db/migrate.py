@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -18,10 +15,16 @@ from sqlmodel import SQLModel
 from holder_db import models  # noqa: F401  (the tables, for the comparison)
 from holder_db.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic is imported by the functions that use it: every command imports the store, few of them migrate.
 
 
-def config(url: str) -> Config:
+def config(url: str) -> "Config":
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -29,10 +32,14 @@ def config(url: str) -> Config:
 
 
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config("sqlite://")).get_current_head() or ""
 
 
 def current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -42,6 +49,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
 
     A database made by `store.create_all` (tables but no migration record) is taken to be at the newest schema
     when it matches the models, and stamped so; one that does not match is refused."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     cfg = config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -35,7 +35,7 @@ def _key(key: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _upsert(conn: Connection, model: Any) -> Any:
+def _upsert(conn: Connection | Engine, model: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(model)
 
 
@@ -49,28 +49,38 @@ class DbSharedState:
         self._seen: dict[str, Any] = {}  # dialect -> the statement, built once
 
     def _tick(self, conn: Connection, now: float) -> None:
+        if self._due():
+            self._purge(conn, now)
+
+    def _due(self) -> bool:
         with self._lock:
             self._writes += 1
-            due = self._writes % PURGE_EVERY == 0
-        if due:
-            conn.execute(delete(ServerNonce).where(ServerNonce.exp < int(now) - 60))
-            conn.execute(delete(LoginSessionRow).where(LoginSessionRow.expires_at < now - 3600))
-            conn.execute(delete(RateBucket).where(RateBucket.at < now - 3600))
+            return self._writes % PURGE_EVERY == 0
+
+    def _purge(self, conn: Connection, now: float) -> None:
+        conn.execute(delete(ServerNonce).where(ServerNonce.exp < int(now) - 60))
+        conn.execute(delete(LoginSessionRow).where(LoginSessionRow.expires_at < now - 3600))
+        conn.execute(delete(RateBucket).where(RateBucket.at < now - 3600))
 
     # ---- one-time values ----
 
     def seen(self, key: bytes | str, exp: int, now: float) -> bool:
         """True if `key` was recorded and has not expired; otherwise record it until `exp` and return False.
-        One statement: insert, or take over an expired row; a live row is left alone (nothing changes)."""
-        with store.write_connection(self.engine) as conn:
-            stmt = self._seen.get(conn.dialect.name)
-            if stmt is None:
-                ins = _upsert(conn, ServerNonce).values(key=bindparam("k"), exp=bindparam("exp"))
-                stmt = self._seen[conn.dialect.name] = ins.on_conflict_do_update(
-                    index_elements=["key"], set_={"exp": ins.excluded.exp},
-                    where=ServerNonce.exp <= bindparam("now")).returning(ServerNonce.exp)
-            fresh = conn.execute(stmt, {"k": _key(key), "exp": int(exp), "now": int(now)}).first() is not None
-            self._tick(conn, now)
+        One statement, atomic on its own (run on the driver's cursor: every device request makes one): insert, or
+        take over an expired row; a live row is left alone (nothing changes)."""
+        dialect = self.engine.dialect
+        stmt = self._seen.get(dialect.name)
+        if stmt is None:
+            ins = _upsert(self.engine, ServerNonce).values(key=bindparam("k"), exp=bindparam("exp"))
+            stmt = self._seen[dialect.name] = store.Prepared(ins.on_conflict_do_update(
+                index_elements=["key"], set_={"exp": ins.excluded.exp},
+                where=ServerNonce.exp <= bindparam("now")).returning(ServerNonce.exp))
+        with store.raw(self.engine) as conn:
+            fresh = bool(stmt.rows(conn, {"k": _key(key), "exp": int(exp), "now": int(now)}, dialect))
+            conn.commit()
+        if self._due():
+            with store.write_connection(self.engine) as conn:
+                self._purge(conn, now)
         return not fresh
 
     # ---- rate limits ----

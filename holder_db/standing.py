@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, Sequence, TypeVar
+from typing import Any, Iterable, Protocol, Sequence, TypeVar
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
@@ -148,12 +148,17 @@ def _refusal_statement():  # type: ignore[no-untyped-def]
             .select_from(h).join(c, c.holder_id == h.id, isouter=True).where(h.id == bindparam("holder_id")))
 
 
-_REFUSAL = _refusal_statement()  # built once: building it costs more than running it
+_REFUSAL = REFUSAL_STATEMENT = _refusal_statement()  # built once: building it costs more than running it
 
 
 def refusal_of(db: Session | Connection, holder_id: int, today: dt.date | None = None) -> Refusal | None:
     """`refusal(standing_of(db, holder_id=...))` in one round trip: the server's hot path (every token)."""
-    rows = db.execute(_REFUSAL, {"holder_id": holder_id}).all()
+    return refusal_of_rows(db.execute(_REFUSAL, {"holder_id": holder_id}).all(), holder_id, today)
+
+
+def refusal_of_rows(rows: Sequence[Any], holder_id: int, today: dt.date | None = None) -> Refusal | None:
+    """`refusal_of` for the rows of REFUSAL_STATEMENT (by name: ssn, id, card_no, card_id, status, death,
+    enrolled) read elsewhere, e.g. on the driver's cursor in the same trip as a device binding."""
     if not rows:
         return refusal(None, today)
     card = pick_current([row for row in rows if row.id is not None])

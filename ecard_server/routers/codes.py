@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from cardlib.idnumber import mask
 from ecard import sdjwt, tokens
@@ -26,13 +27,15 @@ SD_CLAIMS = ("name", "id_number", "birth_date", "gender", "insurance", "card_sta
 @router.post("/v1/token", tags=["qr"], response_model=QrToken,
              summary="Device: a fresh server-signed dynamic QR token (about a minute), with a handle and status "
                      "index of its own")
-def token(req: TokenRequest, state: StateDep, caller: DeviceDep) -> QrToken:
+def token(req: TokenRequest, state: StateDep, caller: DeviceDep) -> JSONResponse:
+    """Its answer built here rather than through the response model; a sync route, since the code's row is
+    written to the store (one thread-pool trip with the rate limit)."""
     state.limit("token", caller.device_id)
     usable(state, caller)
     now = int(time.time())
     code = state.store.issue_codes(caller.device_id, "online", now + req.ttl, handle_bytes=tokens.SUB_BYTES)[0]
     tok = tokens.issue_online(state.signer, code.handle, code.status_idx, now, req.ttl)
-    return QrToken(token=tok, expires_at=now + req.ttl, chars=len(tok))
+    return JSONResponse({"token": tok, "expires_at": now + req.ttl, "chars": len(tok)})
 
 
 def _batch_keys(state: State, caller: Caller, req: BatchRequest) -> list[VerifyKey]:

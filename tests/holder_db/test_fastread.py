@@ -66,7 +66,7 @@ def test_the_light_copies_agree_with_their_sources(tmp_path: Path, monkeypatch) 
     assert fastread.sqlite_path(None) == "env.db" == store.resolve_url(None)[len("sqlite:///"):]
 
 
-def test_show_and_help_load_no_sqlalchemy(tmp_path: Path) -> None:
+def test_show_and_help_load_no_sqlalchemy_nor_the_card_stack(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     store.init(url)
     seed.seed(store.get_engine(url), 1, seed=2)
@@ -74,7 +74,8 @@ def test_show_and_help_load_no_sqlalchemy(tmp_path: Path) -> None:
     probe = ("import sys, json; from cli import main\n"
              "sys.argv = ['sscard', *json.loads(sys.argv[1])]\n"
              "try:\n    main()\nexcept SystemExit:\n    pass\n"
-             "print('SQLALCHEMY' if 'sqlalchemy' in sys.modules else 'LIGHT', file=sys.stderr)")
+             "heavy = [m for m in ('sqlalchemy', 'cardlib.ssapp', 'cardlib.cli') if m in sys.modules]\n"
+             "print(' '.join(heavy) or 'LIGHT', file=sys.stderr)")
     for args in (["db", "show", row["ssn"], "--db", url, "--json"], ["--help"]):
         done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True, text=True,
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
