@@ -74,17 +74,23 @@ def header(token: str) -> dict[str, Any]:
         raise JwsError("malformed", f"JWS header unreadable: {exc}") from None
 
 
-def verify(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]:
-    """Verify a compact JWS with one known key and return its JSON payload (no time checks here)."""
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise JwsError("malformed", "not a compact JWS")
-    hdr = header(token)
+def _checked_alg(hdr: dict[str, Any], key: VerifyKey, typ: str | None) -> str:
+    """The header's alg, once it is one the key accepts and the typ is the one expected."""
     alg = hdr.get("alg")
     if alg not in JOSE_ACCEPTS[key.alg]:
         raise JwsError("unsupported_alg" if alg not in _KNOWN else "alg_mismatch",
                        f"JWS alg {str(alg)[:20]!r} is not the key's {JOSE_ALG[key.alg]}")
     if typ is not None and hdr.get("typ") != typ:
         raise JwsError("malformed", f"JWS typ must be {typ}")
+    return alg
+
+
+def verify(token: str, key: VerifyKey, typ: str | None = None) -> dict[str, Any]:
+    """Verify a compact JWS with one known key and return its JSON payload (no time checks here)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise JwsError("malformed", "not a compact JWS")
+    hdr = header(token)
+    alg = _checked_alg(hdr, key, typ)
     try:
         raw = _jws.decode(token, _lib_key(key), algorithms=[alg])
     except jwt.InvalidSignatureError:
@@ -142,12 +148,7 @@ def verify_compact(token: str, key: VerifyKey, typ: str | None = None) -> dict[s
     proofs): pyjwt's general reader costs more than the signature check itself. The signature is checked by the
     key (VerifyKey.verify, the `cryptography` and tongsuopy libraries), the algorithm taken from the key."""
     head, body, sig, hdr = _split(token)
-    alg = hdr.get("alg")
-    if alg not in JOSE_ACCEPTS[key.alg]:
-        raise JwsError("unsupported_alg" if alg not in _KNOWN else "alg_mismatch",
-                       f"JWS alg {str(alg)[:20]!r} is not the key's {JOSE_ALG[key.alg]}")
-    if typ is not None and hdr.get("typ") != typ:
-        raise JwsError("malformed", f"JWS typ must be {typ}")
+    alg = _checked_alg(hdr, key, typ)
     try:
         signature, raw = b64u_decode(sig), b64u_decode(body)
     except ValueError:
