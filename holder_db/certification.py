@@ -360,7 +360,8 @@ def record_of(conn: Connection, holder_id: int, year: int, today: dt.date | None
         p = conn.execute(select(H.c.ssn, H.c.name).where(H.c.id == row.proxy_holder_id)).one()
         by = {"holder": mask(p.ssn), "name": p.name}
     return {"year": year, "state": "certified", "source": row.source, "rule": row.rule, "explain": explain(row.rule),
-            "evidence_ref": row.evidence_ref, "evidence_date": row.evidence_date.isoformat() if row.evidence_date else None,
+            "evidence_ref": row.evidence_ref,
+            "evidence_date": row.evidence_date.isoformat() if row.evidence_date else None,
             "proxy": by, "actor": row.actor, "certified_at": row.certified_at.isoformat()}
 
 
