@@ -246,7 +246,13 @@ def run_step(engine: Engine, step: Step, year: int, today: dt.date, actor: str =
                   .select_from(found.join(table, table.c.id == found.c.evidence_id)))
         stmt = insert(CT).from_select(["holder_id", "year", "source", "rule", "evidence_ref", "evidence_date",
                                        "actor", "certified_at"], chosen)
-        return max(conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount, 0)
+        made = max(conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount, 0)
+    if made and not store.is_sqlite(engine):
+        # fresh statistics: planned on a table its statistics call empty, the next step's NOT EXISTS would scan
+        # the certifications table once per candidate
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE certifications")
+    return made
 
 
 @dataclass
@@ -354,7 +360,8 @@ def record_of(conn: Connection, holder_id: int, year: int, today: dt.date | None
         p = conn.execute(select(H.c.ssn, H.c.name).where(H.c.id == row.proxy_holder_id)).one()
         by = {"holder": mask(p.ssn), "name": p.name}
     return {"year": year, "state": "certified", "source": row.source, "rule": row.rule, "explain": explain(row.rule),
-            "evidence_ref": row.evidence_ref, "evidence_date": row.evidence_date.isoformat() if row.evidence_date else None,
+            "evidence_ref": row.evidence_ref,
+            "evidence_date": row.evidence_date.isoformat() if row.evidence_date else None,
             "proxy": by, "actor": row.actor, "certified_at": row.certified_at.isoformat()}
 
 

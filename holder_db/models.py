@@ -460,6 +460,12 @@ class ProxyAct(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+# a holder's newest audit rows by time (the silent pass's card_pin_use rule): with only the index on `at`,
+# PostgreSQL answers "WHERE holder_id = ? ORDER BY at DESC LIMIT 1" by walking every holder's rows newest first
+from sqlalchemy import Index  # noqa: E402  (here, so this block stays one hunk)
+
+Index("ix_audit_holder_at", AuditEntry.__table__.c.holder_id, AuditEntry.__table__.c.at)  # type: ignore[attr-defined]
+
 for _dialect in ("sqlite", "postgresql"):
     for _stmt in append_only_ddl(_dialect, "proxy_acts"):
         event.listen(ProxyAct.__table__, "after_create",  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """certification and family proxy: each pensioner's yearly certification (待遇资格认证) with its source and
-evidence, proxy bindings between holders (亲情服务) and the append-only record of what a proxy did.
+evidence, proxy bindings between holders (亲情服务) and the append-only record of what a proxy did; an index on
+a holder's audit rows by time.
 
 Revision ID: 0007
 Revises: 0006
@@ -78,9 +79,11 @@ def upgrade() -> None:
     op.create_index(op.f('ix_proxy_acts_proxy_id'), 'proxy_acts', ['proxy_id'], unique=False)
     for statement in append_only_ddl(op.get_bind().dialect.name, 'proxy_acts'):
         op.execute(statement)
+    op.create_index('ix_audit_holder_at', 'audit', ['holder_id', 'at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_holder_at', table_name='audit')
     op.drop_table('proxy_acts')  # its triggers go with it
     op.drop_index(op.f('ix_proxy_bindings_proxy_id'), table_name='proxy_bindings')
     op.drop_index(op.f('ix_proxy_bindings_principal_id'), table_name='proxy_bindings')
