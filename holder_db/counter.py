@@ -175,15 +175,29 @@ class CounterStore:
         with self._read() as conn:
             return standing.card_status_by_ssn(conn, ssns)
 
+    @staticmethod
+    def _pay(conn: Connection, entitlement: Any, bank_account: str) -> bool:
+        """One benefit payment in the caller's transaction: the posting, the entitlement paid, the audit row."""
+        holder_id = conn.execute(select(H.c.id).where(H.c.ssn == entitlement.ssn)).scalar()
+        account_id = _account(conn, "bank", bank_account, holder_id)
+        if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id):
+            return False
+        conn.execute(update(E).where(E.c.entitlement_id == entitlement.entitlement_id).values(status="paid"))
+        _audit(conn, "benefit_paid", entitlement.ssn, entitlement.entitlement_id, holder_id)
+        return True
+
+    def post_many(self, payments: list[tuple[Any, str]]) -> set[str]:
+        """`post` for a page of (entitlement, bank account) in one transaction (one commit, not one per payment);
+        the ids applied. Any error (a concurrent run's key committed first: IntegrityError) rolls the whole page
+        back and is raised, for the caller to pay that page one by one through `post`."""
+        with self._write() as conn:
+            return {e.entitlement_id for e, account in payments if self._pay(conn, e, account)}
+
     def post(self, entitlement: Any, bank_account: str) -> bool:
         try:
             with self._write() as conn:
-                holder_id = conn.execute(select(H.c.id).where(H.c.ssn == entitlement.ssn)).scalar()
-                account_id = _account(conn, "bank", bank_account, holder_id)
-                if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id):
+                if not self._pay(conn, entitlement, bank_account):
                     return False
-                conn.execute(update(E).where(E.c.entitlement_id == entitlement.entitlement_id).values(status="paid"))
-                _audit(conn, "benefit_paid", entitlement.ssn, entitlement.entitlement_id, holder_id)
         except IntegrityError:
             if self.paid_ids([entitlement.entitlement_id]):
                 return False  # a concurrent run posted the same key first; its transaction won, ours rolled back

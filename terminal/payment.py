@@ -142,23 +142,73 @@ def pay_period(store: PaymentStore, period: str, *, receipts_dir: Any = None,
     return outcome
 
 
+PAGE = 500  # payments per transaction: one commit per page, not per payment
+
+
 def execute(store: PaymentStore, period: str, decisions: list[Decision], *, receipts_dir: Any = None,
             progress: Callable[[Iterable[Decision]], Iterable[Decision]] | None = None,
-            account_for: Callable[[Entitlement], str] | None = None, outcome: Outcome | None = None) -> Outcome:
+            account_for: Callable[[Entitlement], str] | None = None, outcome: Outcome | None = None,
+            page: int = PAGE) -> Outcome:
+    """Carry out the decisions in order, `page` payments per transaction when the store can (`post_many`), each
+    payment's receipt kept only if its money moved."""
     outcome = outcome if outcome is not None else Outcome(period)
+    todo: list[tuple[Decision, str | None]] = []
+
+    def flush() -> None:
+        pays = [(d.entitlement, account) for d, account in todo if account is not None]
+        made = [receipts.payment(e.entitlement_id, e.ssn, e.benefit, e.period, e.amount, account)
+                for e, account in pays]
+
+        def one_by_one() -> set[int]:
+            return {i for i, ((e, account), r) in enumerate(zip(pays, made))
+                    if receipts.with_receipt(r, receipts_dir, lambda: store.post(e, account))}
+
+        if not pays or getattr(store, "post_many", None) is None:
+            moved = one_by_one()
+        else:
+            try:
+                moved = receipts.with_receipts(made, receipts_dir, lambda n: _post_page(store, pays[:n]))
+            except receipts.ReceiptError:
+                raise
+            except Exception:  # the page rolled back whole (e.g. a concurrent run's key first): pay it one by one
+                moved = one_by_one()
+        k = 0  # index of the next payment in `pays`
+        for d, account in todo:
+            e = d.entitlement
+            if account is not None:
+                k += 1
+            if d.action == "skip":
+                outcome.add("skipped", {"entitlement_id": e.entitlement_id, "reason": d.reasons[0]})
+            elif d.action == "hold":
+                outcome.add("held", {"entitlement_id": e.entitlement_id, "reasons": list(d.reasons)})
+            elif k - 1 in moved:
+                outcome.add("paid", {"entitlement_id": e.entitlement_id, "amount": e.amount}, e.amount)
+            else:  # another run posted it between our look and our posting
+                outcome.add("skipped", {"entitlement_id": e.entitlement_id, "reason": "already_paid"})
+        todo.clear()
+
+    pays = 0
     for d in (progress(decisions) if progress else decisions):
         e = d.entitlement
         if d.action == "pay" and e.amount == 0:  # a decision made elsewhere: still nothing to post or receipt
             d = Decision(e, "skip", ("zero_amount",))
-        if d.action == "skip":
-            outcome.add("skipped", {"entitlement_id": e.entitlement_id, "reason": d.reasons[0]})
-        elif d.action == "hold":
-            outcome.add("held", {"entitlement_id": e.entitlement_id, "reasons": list(d.reasons)})
-        else:
-            account = account_for(e) if account_for else e.bank_account
-            receipt = receipts.payment(e.entitlement_id, e.ssn, e.benefit, e.period, e.amount, account)
-            if receipts.with_receipt(receipt, receipts_dir, lambda: store.post(e, account)):
-                outcome.add("paid", {"entitlement_id": e.entitlement_id, "amount": e.amount}, e.amount)
-            else:  # another run posted it between our look and our posting
-                outcome.add("skipped", {"entitlement_id": e.entitlement_id, "reason": "already_paid"})
+        account = (account_for(e) if account_for else e.bank_account) if d.action == "pay" else None
+        todo.append((d, account))
+        pays += account is not None
+        if pays >= page:
+            flush()
+            pays = 0
+    flush()
     return outcome
+
+
+def _post_page(store: Any, pays: list[tuple[Entitlement, str]]) -> set[int]:
+    """Post a page in one transaction (`post_many`); the indexes (into `pays`) whose money moved. Raises, nothing
+    of the page posted, if the transaction fails."""
+    applied = set(store.post_many(pays)) if pays else set()
+    moved = set()
+    for i, (e, _account) in enumerate(pays):
+        if e.entitlement_id in applied:  # an id twice in a page moved money once
+            applied.discard(e.entitlement_id)
+            moved.add(i)
+    return moved

@@ -179,3 +179,41 @@ def with_receipt(receipt: Receipt | None, directory: str | Path | None, move: Ca
     else:
         pending.drop()
     return moved
+
+
+
+def with_receipts(receipts_: list[Receipt], directory: str | Path | None,
+                  move: Callable[[int], set[int]]) -> set[int]:
+    """`with_receipt` for a page of postings made in one transaction: every receipt is written first, then
+    `move(n)` posts the first n (returning the indexes whose money moved), then those receipts are kept and the
+    others removed; if it raises, all are removed. A receipt that cannot be written stops the page there as it
+    would stop one-by-one payments: the ones before it are posted, it and the rest are not, and its ReceiptError
+    is raised. With no directory, just `move`."""
+    if directory is None:
+        return move(len(receipts_))
+    pending: list[Pending] = []
+    unwritten: ReceiptError | None = None
+    try:
+        for receipt in receipts_:
+            pending.append(prepare(receipt, directory))
+    except ReceiptError as exc:
+        unwritten = exc
+    try:
+        moved = move(len(pending)) if pending else set()
+    except BaseException:
+        for p in pending:
+            p.drop()
+        raise
+    for i, p in enumerate(pending):
+        if i not in moved:
+            p.drop()
+    failed: ReceiptError | None = None
+    for i, p in enumerate(pending):
+        if i in moved:
+            try:
+                p.keep()
+            except ReceiptError as exc:  # the money moved: put the others in place before saying so
+                failed = failed or exc
+    if failed is not None or unwritten is not None:
+        raise failed or unwritten  # type: ignore[misc]
+    return moved

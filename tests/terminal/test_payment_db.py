@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -143,3 +145,85 @@ def test_concurrent_batches_never_pay_twice(db_url):
     with store.get_engine(db_url).connect() as conn:
         balance = conn.execute(select(models.Account.balance).where(models.Account.ref == "6222000000000001")).scalar()
     assert balance == sum(e.amount for e in ents)
+
+
+def _page_setup(db_url):
+    setup_holders(db_url)
+    who = [OK1, OK2, SHARE1, SHARE2]
+    return [Entitlement(f"P{i:02d}", who[i % 4], "pension", "2026-04", 1000 + i, f"62220000000001{i % 4:02d}")
+            for i in range(23)]
+
+
+def _money(db_url):
+    with store.get_engine(db_url).connect() as conn:
+        postings = conn.execute(select(func.count()).select_from(models.Posting)).scalar_one()
+        paid_audit = conn.execute(select(func.count()).select_from(models.AuditEntry)
+                                  .where(models.AuditEntry.action == "benefit_paid")).scalar_one()
+        banked = conn.execute(select(func.coalesce(func.sum(models.Account.balance), 0))
+                              .where(models.Account.kind == "bank")).scalar_one()
+    return postings, paid_audit, banked
+
+
+def test_pages_pay_each_once_with_their_receipts_and_a_rerun_pays_nothing(db_url, tmp_path):
+    ents = _page_setup(db_url)
+    decisions = [payment.Decision(e, "pay") for e in ents]
+    decisions.insert(5, payment.Decision(ents[0], "hold", ("deceased",)))  # order kept around the pages
+    first = payment.execute(DbStore(db_url), "2026-04", decisions, receipts_dir=tmp_path / "rc", page=7)
+    assert [p["entitlement_id"] for p in first.paid] == [e.entitlement_id for e in ents]
+    assert first.total_paid == sum(e.amount for e in ents) and first.counts["held"] == 1
+    assert _money(db_url) == (2 * len(ents), len(ents), sum(e.amount for e in ents))
+    names = sorted(p.name for p in (tmp_path / "rc").iterdir())
+    assert names == sorted(f"PAY-{e.entitlement_id}{s}" for e in ents for s in (".json", ".txt"))
+    again = payment.execute(DbStore(db_url), "2026-04", decisions, receipts_dir=tmp_path / "rc", page=7)
+    assert again.paid == [] and again.counts["skipped"] == len(ents)
+    assert {s["reason"] for s in again.skipped} == {"already_paid"}
+    assert _money(db_url) == (2 * len(ents), len(ents), sum(e.amount for e in ents))
+    assert sorted(p.name for p in (tmp_path / "rc").iterdir()) == names  # no temp receipt left behind
+    assert run("db", "ledger", "check", "--db", db_url, "--json").exit_code == 0
+
+
+def test_a_page_with_keys_already_posted_pays_only_the_others(db_url, tmp_path):
+    ents = _page_setup(db_url)[:6]
+    db = DbStore(db_url)
+    assert db.post(ents[1], ents[1].bank_account)  # paid before, same posting
+    assert db.post(ents[4], "6222000000000999")  # key spent on another account: KeyReused, never paid again
+    dup = [payment.Decision(e, "pay") for e in ents] + [payment.Decision(ents[2], "pay")]  # an id twice
+    out = payment.execute(db, "2026-04", dup, receipts_dir=tmp_path / "rc", page=50)
+    assert [p["entitlement_id"] for p in out.paid] == ["P00", "P02", "P03", "P05"]
+    assert [s["entitlement_id"] for s in out.skipped] == ["P01", "P04", "P02"]
+    assert _money(db_url)[:2] == (2 * 6, 6)
+    assert sorted(p.name for p in (tmp_path / "rc").iterdir()) == sorted(
+        f"PAY-{i}{s}" for i in ("P00", "P02", "P03", "P05") for s in (".json", ".txt"))
+
+
+def test_concurrent_paged_runs_never_pay_twice(db_url):
+    ents = _page_setup(db_url)
+    decisions = [payment.Decision(e, "pay") for e in ents]
+    outcomes = []
+
+    def batch():
+        outcomes.append(payment.execute(DbStore(db_url), "2026-04", decisions, page=5))
+
+    threads = [threading.Thread(target=batch) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(p["entitlement_id"] for o in outcomes for p in o.paid) == [e.entitlement_id for e in ents]
+    assert sum(o.counts["skipped"] for o in outcomes) == 2 * len(ents)
+    assert _money(db_url) == (2 * len(ents), len(ents), sum(e.amount for e in ents))
+
+
+def test_a_page_that_fails_is_paid_one_by_one_as_before(db_url, tmp_path):
+    from holder_db.kinds import MAX_FEN
+    from holder_db.ledger import LedgerError
+
+    ents = _page_setup(db_url)[:4]
+    ents[2] = Entitlement("P02", OK1, "pension", "2026-04", MAX_FEN + 1, "6222000000000100")  # the ledger refuses it
+    with pytest.raises(LedgerError):
+        payment.execute(DbStore(db_url), "2026-04", [payment.Decision(e, "pay") for e in ents],
+                        receipts_dir=tmp_path / "rc", page=10)
+    assert DbStore(db_url).paid_ids(e.entitlement_id for e in ents) == {"P00", "P01"}  # what one by one paid
+    assert sorted(p.name for p in (tmp_path / "rc").iterdir()) == [
+        "PAY-P00.json", "PAY-P00.txt", "PAY-P01.json", "PAY-P01.txt"]
+    assert _money(db_url)[:2] == (4, 2)

@@ -135,3 +135,33 @@ def test_a_receipt_gets_the_mode_a_plain_file_would(tmp_path) -> None:  # type: 
     (tmp_path / "plain").write_text("x", encoding="utf-8")
     plain = os.stat(tmp_path / "plain").st_mode & 0o777
     assert os.stat(txt).st_mode & 0o777 == os.stat(js).st_mode & 0o777 == plain
+
+
+def test_with_receipts_keeps_exactly_the_ones_whose_money_moved(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page = [receipts.payment(f"E{i}", OLD, "pension", "2026-01", 100, "6222000000000009", at="2026-01-31T00:00:00")
+            for i in range(4)]
+    seen = []
+
+    def some(n):  # type: ignore[no-untyped-def]
+        seen.append(sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")))
+        return {0, 2}
+
+    assert receipts.with_receipts(page, tmp_path, some) == {0, 2}
+    assert len(seen[0]) == 8  # every temp receipt written before the money moved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["PAY-E0.json", "PAY-E0.txt", "PAY-E2.json", "PAY-E2.txt"]
+    with pytest.raises(ZeroDivisionError):
+        receipts.with_receipts(page, tmp_path / "x", lambda n: {1 // 0})
+    assert list((tmp_path / "x").iterdir()) == []
+
+
+def test_with_receipts_posts_only_the_ones_before_a_receipt_that_cannot_be_written(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    page = [receipts.payment(f"E{i}", OLD, "pension", "2026-01", 100, "6222000000000009", at="2026-01-31T00:00:00")
+            for i in range(4)]
+    real = receipts.prepare
+    monkeypatch.setattr(receipts, "prepare", lambda r, d: (real(r, d) if r.receipt_id != "PAY-E2" else (
+        _ for _ in ()).throw(receipts.ReceiptError("receipts folder: cannot be made or written (No space left)"))))
+    asked = []
+    with pytest.raises(receipts.ReceiptError):
+        receipts.with_receipts(page, tmp_path, lambda n: asked.append(n) or set(range(n)))
+    assert asked == [2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["PAY-E0.json", "PAY-E0.txt", "PAY-E1.json", "PAY-E1.txt"]
