@@ -106,11 +106,11 @@ def _account(conn: Connection, kind: str, ref: str, holder_id: int | None) -> in
     return ledger.open_account(conn, kind, ref, holder_id)
 
 
-def post(conn: Connection, account_id: int, amount: int, kind: str, key: str) -> bool:
+def post(conn: Connection, account_id: int, amount: int, kind: str, key: str, contra: int | None = None) -> bool:
     """holder_db's ledger posting in the caller's transaction. False (nothing done) if the key was posted before;
     StoreRefused if the balance would go negative."""
     try:
-        return ledger.post(conn, account_id, amount, kind, key).applied
+        return ledger.post(conn, account_id, amount, kind, key, contra=contra).applied
     except ledger.KeyReused:
         return False  # e.g. a kiosk paid this entitlement into the card's account; the key is spent either way
     except ledger.Overdraft as exc:
@@ -176,11 +176,12 @@ class CounterStore:
             return standing.card_status_by_ssn(conn, ssns)
 
     @staticmethod
-    def _pay(conn: Connection, entitlement: Any, bank_account: str) -> bool:
-        """One benefit payment in the caller's transaction: the posting, the entitlement paid, the audit row."""
+    def _pay(conn: Connection, entitlement: Any, bank_account: str, fund: int | None = None) -> bool:
+        """One benefit payment in the caller's transaction: the posting, the entitlement paid, the audit row.
+        `fund`: the benefits fund's account, when the caller looked it up once for a page."""
         holder_id = conn.execute(select(H.c.id).where(H.c.ssn == entitlement.ssn)).scalar()
         account_id = _account(conn, "bank", bank_account, holder_id)
-        if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id):
+        if not post(conn, account_id, entitlement.amount, "benefit", entitlement.entitlement_id, fund):
             return False
         conn.execute(update(E).where(E.c.entitlement_id == entitlement.entitlement_id).values(status="paid"))
         _audit(conn, "benefit_paid", entitlement.ssn, entitlement.entitlement_id, holder_id)
@@ -191,7 +192,8 @@ class CounterStore:
         the ids applied. Any error (a concurrent run's key committed first: IntegrityError) rolls the whole page
         back and is raised, for the caller to pay that page one by one through `post`."""
         with self._write() as conn:
-            return {e.entitlement_id for e, account in payments if self._pay(conn, e, account)}
+            fund = ledger.fund_for(conn, "benefit")
+            return {e.entitlement_id for e, account in payments if self._pay(conn, e, account, fund)}
 
     def post(self, entitlement: Any, bank_account: str) -> bool:
         try:

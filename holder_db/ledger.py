@@ -200,16 +200,20 @@ def _refusal(conn: Connection, account_id: int, amount: int) -> None:
     raise Overdraft(f"account {account_id} holds {current.balance} fen; taking {taking} would overdraw it")
 
 
+_LEG: dict[str, Any] = {}  # dialect -> the leg INSERT, built once (building it per posting was most of its cost)
+
+
 def _insert_leg(conn: Connection, account_id: int, amount: int, kind: str, key: str, balance: int,
                 entry: str) -> Any:
-    table = Posting.__table__  # type: ignore[attr-defined]
-    return conn.execute(
-        _insert(conn, table)
-        .values(account_id=account_id, amount=amount, kind=kind, idempotency_key=key, balance_after=balance,
-                created_at=utcnow(), entry=entry)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id, table.c.account_id, table.c.amount, table.c.kind, table.c.idempotency_key,
-                   table.c.balance_after)).first()
+    stmt = _LEG.get(conn.dialect.name)
+    if stmt is None:
+        table = Posting.__table__  # type: ignore[attr-defined]
+        stmt = _LEG[conn.dialect.name] = (
+            _insert(conn, table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id, table.c.account_id, table.c.amount, table.c.kind, table.c.idempotency_key,
+                       table.c.balance_after))
+    return conn.execute(stmt, {"account_id": account_id, "amount": amount, "kind": kind, "idempotency_key": key,
+                               "balance_after": balance, "created_at": utcnow(), "entry": entry}).first()
 
 
 def balance(db: str | Engine | Connection | None, account_id: int) -> int:
