@@ -181,7 +181,6 @@ def with_receipt(receipt: Receipt | None, directory: str | Path | None, move: Ca
     return moved
 
 
-
 def with_receipts(receipts_: list[Receipt], directory: str | Path | None,
                   move: Callable[[int], set[int]]) -> set[int]:
     """`with_receipt` for a page of postings made in one transaction: every receipt is written first, then
