@@ -51,6 +51,13 @@ def record(db: Session | Connection, actor: str, action: str, *, ssn: str | None
     db.execute(stmt)
 
 
+def record_many(conn: Connection, actor: str, action: str, rows: Iterable[tuple[str, int | None, str]]) -> None:
+    """`record` for many (ssn, holder id, detail) of one actor and action: one executemany (a payment page)."""
+    values = [_values(actor, action, ssn, holder_id, False, detail, "", ()) for ssn, holder_id, detail in rows]
+    if values:
+        conn.execute(insert(AuditEntry.__table__), values)  # type: ignore[attr-defined]
+
+
 def sensitive_read(db: Session | Connection, actor: str, action: str, *, ssn: str | None = None,
                    holder_id: int | None = None, detail: str = "", purpose: str = "",
                    fields: Iterable[str] = ()) -> None:

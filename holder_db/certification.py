@@ -181,9 +181,14 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
-def _candidates(year: int, as_of: dt.date) -> Any:
-    """Holders who must be certified for `year` and are not yet: a pension-kind entitlement, no death on record."""
+def _candidates(year: int, as_of: dt.date, ids: tuple[int, int] | None = None) -> Any:
+    """Holders who must be certified for `year` and are not yet: a pension-kind entitlement, no death on record.
+    `ids`: a step's [low, high) of holder ids, repeated on the certifications side, since PostgreSQL carries an
+    equality across a join but not a range: without it each step's anti-join reads (and sorts) the whole year's
+    certifications, a step slower with every step before it."""
     done = exists().where(CT.c.holder_id == H.c.id, CT.c.year == year).correlate(H)
+    if ids is not None:
+        done = done.where(CT.c.holder_id >= ids[0], CT.c.holder_id < ids[1])
     return and_(_pensioner(year), ~_dead(as_of), ~done)
 
 
@@ -239,7 +244,8 @@ def run_step(engine: Engine, step: Step, year: int, today: dt.date, actor: str =
         # each candidate with the id of their newest evidence row (an index lookup per holder), then that row by
         # its key: joining on the correlated subquery itself lets PostgreSQL plan holders x evidence
         found = (select(H.c.id.label("holder_id"), newest.label("evidence_id"))
-                 .where(H.c.id >= step.low, H.c.id < step.high, _candidates(year, last)).subquery("found"))
+                 .where(H.c.id >= step.low, H.c.id < step.high,
+                        _candidates(year, last, (step.low, step.high))).subquery("found"))
         chosen = (select(found.c.holder_id, literal(year), literal("silent"), literal(step.rule.id),
                          func.substr(ref, 1, 64), day, literal(actor),
                          literal(now, models.Certification.__table__.c.certified_at.type))  # type: ignore[attr-defined]

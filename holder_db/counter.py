@@ -188,12 +188,41 @@ class CounterStore:
         return True
 
     def post_many(self, payments: list[tuple[Any, str]]) -> set[str]:
-        """`post` for a page of (entitlement, bank account) in one transaction (one commit, not one per payment);
-        the ids applied. Any error (a concurrent run's key committed first: IntegrityError) rolls the whole page
-        back and is raised, for the caller to pay that page one by one through `post`."""
+        """`post` for a page of (entitlement, bank account) in one transaction and a few statements per page (the
+        holders, the bank accounts opened, both legs of every payment (ledger.post_page), the entitlements marked
+        paid, the audit rows); the ids applied. A page that cannot go set-wise (a key posted before: a kiosk paid
+        one into the card's account, or a concurrent run) or any error (a concurrent run's key committed first:
+        IntegrityError) rolls the whole page back and is raised, for the caller to pay that page one by one
+        through `post`."""
+        if not payments:
+            return set()
         with self._write() as conn:
             fund = ledger.fund_for(conn, "benefit")
-            return {e.entitlement_id for e, account in payments if self._pay(conn, e, account, fund)}
+            ssns = sorted({e.ssn for e, _ in payments})
+            holder: dict[str, int] = {}
+            for i in range(0, len(ssns), 500):
+                holder.update(conn.execute(select(H.c.ssn, H.c.id).where(H.c.ssn.in_(ssns[i:i + 500]))))
+            refs = sorted({account for _, account in payments})
+            first_holder = {account: holder.get(e.ssn) for e, account in reversed(payments)}
+            for ref in refs:
+                if not ref or len(ref) > 64:
+                    raise ledger.LedgerError("account reference must be 1 to 64 characters")
+            now = models.utcnow()
+            conn.execute(_insert_new(conn, A, ("kind", "ref")),
+                         [{"kind": "bank", "ref": ref, "holder_id": first_holder[ref], "balance": 0,
+                           "created_at": now, "credit_normal": False} for ref in refs])
+            account_id: dict[str, int] = {}
+            for i in range(0, len(refs), 500):
+                account_id.update(conn.execute(select(A.c.ref, A.c.id).where(
+                    A.c.kind == "bank", A.c.ref.in_(refs[i:i + 500]))))
+            ledger.post_page(conn, [(account_id[a], e.amount, e.entitlement_id) for e, a in payments], "benefit",
+                             fund)
+            ids = [e.entitlement_id for e, _ in payments]
+            for i in range(0, len(ids), 500):
+                conn.execute(update(E).where(E.c.entitlement_id.in_(ids[i:i + 500])).values(status="paid"))
+            audit.record_many(conn, ACTOR, "benefit_paid",
+                              [(e.ssn, holder.get(e.ssn), e.entitlement_id) for e, _ in payments])
+            return set(ids)
 
     def post(self, entitlement: Any, bank_account: str) -> bool:
         try:
