@@ -201,7 +201,7 @@ class CounterStore:
             ssns = sorted({e.ssn for e, _ in payments})
             holder: dict[str, int] = {}
             for i in range(0, len(ssns), 500):
-                holder.update(conn.execute(select(H.c.ssn, H.c.id).where(H.c.ssn.in_(ssns[i:i + 500]))))
+                holder.update(conn.execute(select(H.c.ssn, H.c.id).where(H.c.ssn.in_(ssns[i:i + 500]))).all())
             refs = sorted({account for _, account in payments})
             first_holder = {account: holder.get(e.ssn) for e, account in reversed(payments)}
             for ref in refs:
@@ -214,7 +214,7 @@ class CounterStore:
             account_id: dict[str, int] = {}
             for i in range(0, len(refs), 500):
                 account_id.update(conn.execute(select(A.c.ref, A.c.id).where(
-                    A.c.kind == "bank", A.c.ref.in_(refs[i:i + 500]))))
+                    A.c.kind == "bank", A.c.ref.in_(refs[i:i + 500]))).all())
             ledger.post_page(conn, [(account_id[a], e.amount, e.entitlement_id) for e, a in payments], "benefit",
                              fund)
             ids = [e.entitlement_id for e, _ in payments]
