@@ -184,3 +184,18 @@ def test_postings_match_a_plain_model(db_url: str, sequence: list[tuple[int, int
         assert result.applied and result.balance_after == balance[name]
     assert ledger.check(db_url).ok
     assert {n: ledger.balance(db_url, a) for n, a in accounts.items()} == balance
+
+
+def test_a_page_posts_as_the_postings_one_by_one_would(db_url: str) -> None:
+    fund = ledger.fund_for(db_url, "benefit")
+    a = ledger.open_account(db_url, "bank", "6222-a")
+    b = ledger.open_account(db_url, "bank", "6222-b")
+    with store.write_connection(db_url) as conn:
+        ledger.post_page(conn, [(a, 300, "p-1"), (b, 200, "p-2"), (a, 50, "p-3")], "benefit", fund)
+    assert (ledger.balance(db_url, a), ledger.balance(db_url, b), ledger.balance(db_url, fund)) == (350, 200, 550)
+    assert [p.balance_after for p in ledger.postings(db_url, a)] == [300, 350]
+    assert [p.balance_after for p in ledger.postings(db_url, fund)] == [300, 500, 550]
+    assert ledger.check(db_url).ok
+    with pytest.raises(ledger.PageRefused, match="posted before"), store.write_connection(db_url) as conn:
+        ledger.post_page(conn, [(b, 10, "p-4"), (b, 10, "p-2")], "benefit", fund)
+    assert ledger.balance(db_url, b) == 200 and ledger.is_posted(db_url, ["p-4"]) == set()
