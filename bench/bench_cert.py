@@ -226,6 +226,9 @@ def phase_pay(url: str, batch: int, seconds_cap: float) -> dict[str, Any]:
     except TimeUp:
         finished = False
     seconds = time.perf_counter() - t
+    from holder_db import ledger
+
+    balanced = ledger.check(url).ok  # double entry: every page's legs sum to zero, balances match postings
     n = done[0]
     first = marks[0][1] / marks[0][0] if marks else None
     rate = n / seconds
@@ -234,7 +237,7 @@ def phase_pay(url: str, batch: int, seconds_cap: float) -> dict[str, Any]:
             "rows_per_s": round(rate), "first_batch_rows_per_s": round(first) if first else None,
             "ratio_to_first_batch": round(rate / first, 2) if first else None, **counts,
             "whole_run_hours_at_this_rate": round(total / rate / 3600, 2), "batches_done": len(marks),
-            "base_rss_mb": round(base, 1), "peak_rss_mb": round(peak_mb(), 1)}
+            "ledger_balanced": balanced, "base_rss_mb": round(base, 1), "peak_rss_mb": round(peak_mb(), 1)}
 
 
 def run_phase(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:

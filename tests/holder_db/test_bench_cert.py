@@ -24,5 +24,5 @@ def test_bench_cert_small(postgres_db):
         silent, pay = out[engine]["silent"], out[engine]["pay"]
         assert (silent["certified"], silent["due"], silent["deceased"]) == (210, 87, 3)
         assert silent["loop_found"] == 35 and silent["rows_per_s"] > 0 and silent["ratio"] > 0
-        assert pay["finished"] and (pay["paid"], pay["held"], pay["skipped"]) == (210, 90, 0)
+        assert pay["finished"] and (pay["paid"], pay["held"], pay["skipped"]) == (210, 90, 0) and pay["ledger_balanced"]
         assert pay["batches_done"] == 3 and pay["rows_per_s"] > 0 and pay["peak_rss_mb"] >= pay["base_rss_mb"] > 0
