@@ -94,6 +94,8 @@ class Resolved(Strict):
     card_status: str
     binding_active: bool
     expires_at: int
+    shown_by_proxy: str | None = Field(None, description="The family proxy (masked name) who showed the holder's "
+                                       "code under a binding with the show_code scope; None when the holder did.")
 
 
 class AccessEntry(Strict):

@@ -75,6 +75,9 @@ class CodeView:
     expires_at: float
 
 
+PROXY_BATCH = "proxy:"  # ecard_codes.batch of a code shown by a family proxy: proxy:<proxy binding id>
+
+
 @dataclass(frozen=True)
 class ResolvedCode:
     holder_id: int
@@ -82,6 +85,7 @@ class ResolvedCode:
     kind: str
     binding_active: bool
     expires_at: float
+    proxy_binding: int | None = None  # the family proxy binding under which the code was shown for its holder
 
 
 @dataclass(frozen=True)
@@ -350,10 +354,12 @@ class EcardStore:
     # ---- unlinkable codes ------------------------------------------------------------------------------------
 
     def issue_codes(self, kid: str, kind: str, expires_at: float, count: int = 1,
-                    handle_bytes: int = 10) -> list[CodeView]:
+                    handle_bytes: int = 10, proxy_for: tuple[int, int] | None = None) -> list[CodeView]:
         """`count` codes for the device `kid`, each with a random handle and a random status index of its own
         (CODE_BASE..), in one transaction; rows of codes expired EXPIRED_KEEP ago go on the way. A clash of random
-        values (unique in the table) is drawn again."""
+        values (unique in the table) is drawn again. `proxy_for` (principal holder id, proxy binding id): the code
+        is the principal's, shown by the device's holder as their proxy; its batch names the proxy binding, so the
+        code resolves to the principal, says who showed it, and dies with the binding."""
         for _ in range(8):
             codes = [CodeView(secrets.token_bytes(handle_bytes), CODE_BASE + secrets.randbelow(CODE_SPACE),
                               expires_at) for _ in range(count)]
@@ -367,8 +373,11 @@ class EcardStore:
                         raise StoreError("device is not activated", 401)
                     conn.execute(delete(EcardCode).where(EcardCode.expires_at < time.time() - EXPIRED_KEEP))  # type: ignore[arg-type]
                     batch = secrets.token_hex(8) if count > 1 else ""
+                    holder_id = b.holder_id
+                    if proxy_for is not None:
+                        holder_id, batch = proxy_for[0], f"{PROXY_BATCH}{proxy_for[1]}"
                     conn.execute(insert(EcardCode), [
-                        {"handle": c.handle.hex(), "holder_id": b.holder_id, "binding_id": b.id, "kind": kind,
+                        {"handle": c.handle.hex(), "holder_id": holder_id, "binding_id": b.id, "kind": kind,
                          "status_index": c.status_idx, "batch": batch, "expires_at": c.expires_at,
                          "created_at": _now()} for c in codes])
                 return codes
@@ -380,11 +389,12 @@ class EcardStore:
         """Whose code this handle is (the server's answer to a terminal that scanned it), None if unknown."""
         k, b = EcardCode, EcardBinding
         with self.engine.connect() as conn:
-            row = conn.execute(select(k.holder_id, k.kind, k.expires_at, b.kid, b.revoked_at)
+            row = conn.execute(select(k.holder_id, k.kind, k.expires_at, k.batch, b.kid, b.revoked_at)
                                .join(b, b.id == k.binding_id).where(k.handle == handle.hex())).first()
         if row is None:
             return None
-        return ResolvedCode(row.holder_id, row.kid, row.kind, row.revoked_at is None, row.expires_at)
+        via = int(row.batch[len(PROXY_BATCH):]) if row.batch.startswith(PROXY_BATCH) else None
+        return ResolvedCode(row.holder_id, row.kid, row.kind, row.revoked_at is None, row.expires_at, via)
 
     def revocation_version(self) -> tuple[int, ...]:
         """Changes whenever the status list would: a revocation added or cleared (a card found again, which also

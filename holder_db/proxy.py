@@ -207,6 +207,18 @@ def benefits_for(conn: Connection, binding_id: int, proxy_id: int, actor: str,
     return {"principal": mask(ssn), "entitlements": items}
 
 
+
+def shown_by(conn: Connection, binding_id: int, today: dt.date | None = None) -> dict[str, str]:
+    """Who showed a principal's code under `binding_id` (the proxy, ID number masked), asked when the code is
+    resolved: ProxyError when the binding no longer lets them (revoked, expired, scope withdrawn), so a proxy's code
+    dies with its binding, not only when it expires."""
+    row = conn.execute(select(B.c.proxy_id).where(B.c.id == binding_id)).first()
+    if row is None:
+        raise ProxyError(NOT_FOUND, 404)
+    authorize(conn, binding_id, row.proxy_id, "show_code", today)
+    q = conn.execute(select(H.c.ssn, H.c.name).where(H.c.id == row.proxy_id)).one()
+    return {"holder": mask(q.ssn), "name": q.name}
+
 def acts_of(conn: Connection, holder_id: int, limit: int = 100) -> list[dict[str, Any]]:
     """What proxies did for this holder, and what this holder did as a proxy, newest first."""
     rows = conn.execute(select(ACT).where(or_(ACT.c.principal_id == holder_id, ACT.c.proxy_id == holder_id))

@@ -19,6 +19,8 @@ from ecard_server.deps import DeviceDep, StateDep, TerminalDep, usable
 from ecard_server.schemas import (BatchRequest, OfflineCredential, QrToken, ResolveRequest, Resolved,
                                   SdJwtCredential, TokenRequest)
 from ecard_server.state import Caller, Refused, State
+from holder_db import proxy
+from holder_db.certification import CertError
 
 router = APIRouter()
 SD_CLAIMS = ("name", "id_number", "birth_date", "gender", "insurance", "card_status")
@@ -105,8 +107,17 @@ def resolve(req: ResolveRequest, state: StateDep, terminal_id: TerminalDep) -> R
     found = state.store.resolve_code(bytes.fromhex(result.sub))
     if found is None:
         raise Refused(404, "no such code (unknown, or expired long ago)")
+    shown_by = None
+    if found.proxy_binding is not None:
+        try:
+            with state.store.engine.connect() as conn:
+                who = proxy.shown_by(conn, found.proxy_binding)
+        except CertError as exc:
+            raise Refused(403, f"code shown by a family proxy: {exc}") from None
+        shown_by = f"{who['name']} ({who['holder']})"
     h = state.store.holder(found.holder_id)
-    state.store.audit(f"terminal:{terminal_id}", "ecard.code_resolve", found.holder_id, f"{result.kind} code",
+    state.store.audit(f"terminal:{terminal_id}", "ecard.code_resolve", found.holder_id, f"{result.kind} code"
+                      + (", shown by a proxy" if shown_by else ""),
                       sensitive=True, purpose=req.purpose, fields=("name", "id_number_masked", "card_status"))
     return Resolved(kind=result.kind, name=h.name, id_number_masked=mask(h.ssn), card_status=h.card_status,
-                    binding_active=found.binding_active, expires_at=int(result.exp))
+                    binding_active=found.binding_active, expires_at=int(result.exp), shown_by_proxy=shown_by)

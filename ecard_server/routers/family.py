@@ -16,14 +16,16 @@ the caller is not party to is a 404 like one that does not exist, and a request 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import contextmanager
 from typing import Annotated, Any, Iterator, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import Field
 
-from ecard_server.deps import DeviceDep, StateDep
-from ecard_server.schemas import SSN, Empty, Strict
+from ecard import tokens
+from ecard_server.deps import DeviceDep, StateDep, usable
+from ecard_server.schemas import SSN, Empty, QrToken, Strict, TokenRequest
 from ecard_server.state import Refused, State
 from holder_db import certification, proxy
 from holder_db import store as db
@@ -181,3 +183,25 @@ def certify_principal(binding_id: BindingId, req: CertifyRequest, state: StateDe
 def principal_benefits(binding_id: BindingId, state: StateDep, caller: DeviceDep) -> Benefits:
     with _write(state) as conn:
         return Benefits(**proxy.benefits_for(conn, binding_id, caller.holder_id, _actor(caller)))
+
+
+@router.post("/v1/family/bindings/{binding_id}/token", tags=["family", "qr"], response_model=QrToken,
+             summary="Device: a dynamic QR code of the principal's, shown by their proxy (scope show_code), e.g. at "
+                     "a hospital; it resolves to the principal and names the proxy")
+def principal_token(binding_id: BindingId, req: TokenRequest, state: StateDep, caller: DeviceDep) -> QrToken:
+    """An online code with a handle and status index of its own, like /v1/token, for the principal; the proxy's
+    device must be in good standing and the principal may be served. The act is recorded once the code exists."""
+    state.limit("token", caller.device_id)
+    usable(state, caller)
+    with _write(state) as conn:
+        row = proxy.authorize(conn, binding_id, caller.holder_id, "show_code")
+    why = state.store.refusal(row.principal_id)
+    if why is not None:
+        raise Refused(403, f"{why}; no e-card code is issued for this holder")
+    now = int(time.time())
+    code = state.store.issue_codes(caller.device_id, "online", now + req.ttl, handle_bytes=tokens.SUB_BYTES,
+                                   proxy_for=(row.principal_id, row.id))[0]
+    tok = tokens.issue_online(state.signer, code.handle, code.status_idx, now, req.ttl)
+    with _write(state) as conn:
+        proxy.record_act(conn, row, "show_code", _actor(caller), f"online code, {req.ttl} s")
+    return QrToken(token=tok, expires_at=now + req.ttl, chars=len(tok))

@@ -210,3 +210,37 @@ def test_bad_requests_are_4xx(live, story):
     assert "end date" in sscard_fails("proxy", "bind", "--officer", "x", "--holder", late_ssn, "--proxy", unknown,
                                       "--scope", "certification", "--until", "2099-01-01", "--db",
                                       live.db_url)["error"]
+
+
+def test_a_proxy_shows_the_principals_code_at_a_hospital(live, story):
+    """Scope show_code: the daughter's phone shows a code of her mother's; the hospital's terminal resolves it to
+    the mother, told the daughter showed it; the act is on record; the code dies with the binding."""
+    dev, (mum_id, mum_ssn) = story["dev"], story["hosp"]
+    with db.get_engine(live.db_url).connect() as conn:
+        daughter_id = conn.execute(select(models.Holder.id).where(models.Holder.ssn == story["daughter"].ssn)).scalar_one()
+    shows = _binding(live.db_url, mum_id, daughter_id, "show_code", TODAY + dt.timedelta(days=30))
+    certifies = _binding(live.db_url, mum_id, daughter_id, "certification", TODAY + dt.timedelta(days=30))
+    term = {"X-Terminal-Key": live.terminal_key}
+    with live.client() as c:
+        r = dev.request(c, "POST", f"/v1/family/bindings/{shows}/token", {"ttl": 60})
+        assert r.status_code == 200, r.text
+        tok = r.json()["token"]
+        mine = dev.request(c, "POST", "/v1/token", {"ttl": 60}).json()["token"]
+        assert tok != mine
+        r = c.post("/v1/codes/resolve", json={"token": tok, "purpose": "hospital registration"}, headers=term)
+        assert r.status_code == 200, r.text
+        seen = r.json()
+        assert seen["name"] == "王秀英" and seen["id_number_masked"] != "" and mum_ssn not in r.text
+        assert seen["shown_by_proxy"].startswith(story["daughter"].name) and story["daughter"].ssn not in r.text
+        r = c.post("/v1/codes/resolve", json={"token": mine}, headers=term)
+        assert r.json()["shown_by_proxy"] is None and r.json()["name"] == story["daughter"].name
+        r = dev.request(c, "POST", f"/v1/family/bindings/{certifies}/token", {"ttl": 60})
+        assert r.status_code == 403 and "does not grant 'show_code'" in r.json()["detail"]
+        assert dev.request(c, "POST", "/v1/family/bindings/2147483000/token", {"ttl": 60}).status_code == 404
+        acts = [a for a in dev.request(c, "GET", "/v1/family").json()["acts"] if a["binding_id"] == shows]
+        assert [a["act"] for a in acts] == ["show_code"], acts
+        assert dev.request(c, "POST", f"/v1/family/bindings/{shows}/revoke", {}).status_code == 200
+        r = c.post("/v1/codes/resolve", json={"token": tok}, headers=term)
+        assert r.status_code == 403 and "revoked" in r.json()["detail"], r.text
+        r = dev.request(c, "POST", f"/v1/family/bindings/{shows}/token", {"ttl": 60})
+        assert r.status_code == 403 and "revoked" in r.json()["detail"]

@@ -113,6 +113,41 @@ def test_activate_show_code_go_offline_and_report_loss(phone, server):
     assert python_verify(server, again).reason == "revoked"
 
 
+def test_offline_codes_each_spend_a_credential_of_the_batch(phone, server):
+    """Offline, each code is made under its own credential of the batch fetched at activation (its own handle,
+    status index and key), so a gate and a shop comparing scans find nothing in common; a spent credential is never
+    used again, the automatic refresh spends none, and when the batch is used up the page says to go online."""
+    page = phone.new_page()
+    activate(page, server, server.fresh_holder())
+    shown_token(page)
+    phone.set_offline(True)
+    cache, seen = ReplayCache(), []
+    for _ in range(5):
+        previous = page.locator("#qr").get_attribute("data-token") or ""
+        page.click("#refresh")
+        page.wait_for_function("(p) => { const b = document.querySelector('#qr');"
+                               " return b.dataset.mode === 'offline' && b.dataset.token && b.dataset.token !== p; }",
+                               arg=previous)
+        token, mode = shown_token(page)
+        result = python_verify(server, token, cache)
+        assert mode == "offline" and result.valid, result
+        seen.append(result)
+    assert len({r.sub for r in seen}) == 5 and len({r.status_idx for r in seen}) == 5, seen
+    page.click("#refresh")
+    page.wait_for_function("() => !document.querySelector('#qr').dataset.token")
+    assert page.locator("#status").inner_text() == "无网络，且离线码已用完：请联网一次"
+    left = page.evaluate("""() => new Promise((res) => { const r = indexedDB.open('sscard-holder');
+        r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv').get('device');
+        g.onsuccess = () => res([g.result.offline.length, 'credential' in g.result]); }; })""")
+    assert left == [0, False], left
+    phone.set_offline(False)
+    page.click("#refresh")
+    page.wait_for_selector("#qr[data-mode=online]")  # online again, and a new batch fetched behind the code
+    page.wait_for_function("""() => new Promise((res) => { const r = indexedDB.open('sscard-holder');
+        r.onsuccess = () => { const g = r.result.transaction('kv').objectStore('kv').get('device');
+        g.onsuccess = () => res(g.result.offline.length === 5); }; })""")
+
+
 def test_code_refreshes_before_it_expires(phone, server):
     holder = server.fresh_holder()
     page = phone.new_page()

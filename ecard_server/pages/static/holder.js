@@ -1,11 +1,12 @@
 // The holder's e-card on a phone. The device key is made here (WebCrypto Ed25519, private key non-extractable)
 // and kept in IndexedDB; every call to the server is signed with it (Authorization: Device <JWS>). With a
-// network the code is a server-signed token; without one it is an offline presentation made here under the
-// issuer credential fetched while online.
+// network the code is a server-signed token; without one it is an offline presentation made here under one of a
+// batch of issuer credentials fetched while online. Each credential binds a key made for it alone and makes one code
+// only, so two verifiers cannot link two offline scans (docs/ecard.md, "Unlinkable codes").
 "use strict";
 (function () {
   const { t, status, show, api } = pages;
-  const TTL = 60, REFRESH_BEFORE = 10;
+  const TTL = 60, REFRESH_BEFORE = 10, BATCH = 5;  // BATCH: the server's default SSCARD_ECARD_BATCH
   const masked = (name) => (name || "").slice(0, 1) + "*".repeat(Math.max(1, (name || "").length - 1));  // 张*
   pages.init({
     holder_title: { zh: "电子社保卡", en: "E-social security card" },
@@ -34,7 +35,8 @@
     lost_done: { zh: "已挂失。卡号 {card}", en: "Reported lost. Card {card}" },
     card_stopped: { zh: "卡状态：{s}，无法出示电子社保卡", en: "The card is {s}; no e-card code can be shown" },
     device_gone: { zh: "此设备已解绑或卡已挂失，请到柜台重新激活", en: "This device is no longer bound (or the card was reported lost)" },
-    no_cred: { zh: "无网络，且尚无离线凭证：请联网一次", en: "No network and no offline credential yet: go online once" },
+    no_cred: { zh: "无网络，且离线码已用完：请联网一次", en: "No network and no offline code left: go online once" },
+    offline_left: { zh: "离线码已过期，点“刷新二维码”出示新码（还可出示 {n} 次）", en: "The offline code expired; tap New code for another ({n} left)" },
     cred_expired: { zh: "离线凭证已过期（7 天），请联网一次", en: "The offline credential has expired (7 days): go online once" },
     benefits_btn: { zh: "待遇发放记录", en: "Benefits paid" },
     benefits_h: { zh: "待遇发放记录", en: "Benefits paid" },
@@ -131,17 +133,27 @@
     const res = await api("POST", "/v1/activate", { code, device_jwk: { kty: "OKP", crv: "Ed25519", x: pub.x },
       device_name: "browser " + (navigator.userAgentData?.platform || navigator.platform || "") });
     device = { deviceId: res.device_id, privateKey: pair.privateKey, publicKey: pair.publicKey, holder: res.holder,
-      credential: null, credentialExp: 0, who: "" };
+      offline: [], credentialExp: 0, who: "" };
     await save(device);
     await renewCredential();
     try { const me = await signed("GET", "/v1/me"); device.who = masked(me.name); } catch (e) { /* shown later */ }
     await save(device);
   }
 
+  // A fresh batch replaces what is left of the last: one key pair per credential (non-extractable, like the device
+  // key), the public halves sent as device_keys. A server configured for smaller batches says so with a 400: then one.
   async function renewCredential() {
-    const c = await signed("POST", "/v1/credentials/offline", {});
-    device.credential = c.credential;
+    let c, pairs;
+    for (const n of [BATCH, 1]) {
+      pairs = [];
+      for (let i = 0; i < n; i++) pairs.push(await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]));
+      const keys = [];
+      for (const p of pairs) keys.push({ kty: "OKP", crv: "Ed25519", x: (await crypto.subtle.exportKey("jwk", p.publicKey)).x });
+      try { c = await signed("POST", "/v1/credentials/offline", { device_keys: keys }); break; } catch (e) { if (e.status !== 400 || n === 1) throw e; }
+    }
+    device.offline = c.credentials.map((credential, i) => ({ credential, key: pairs[i].privateKey }));
     device.credentialExp = c.expires_at;
+    delete device.credential;  // a single credential of an older page: reused, it would link scans
     await save(device);
   }
 
@@ -154,7 +166,9 @@
   }
 
   let expiresAt = 0;
-  async function showCode() {
+  // `how` is "auto" for the timer and the network coming or going: those never spend an offline credential unasked
+  // (each makes one code only); a tap, opening the page or coming back to this screen does.
+  async function showCode(how) {
     clearTimeout(timer);
     const now = Date.now() / 1000;
     let token, mode;
@@ -162,14 +176,17 @@
       const r = await signed("POST", "/v1/token", { ttl: TTL });
       token = r.token; mode = "online";
       expiresAt = r.expires_at;
-      if (!device.credential || device.credentialExp - now < 86400) renewCredential().catch(() => {});
+      if ((device.offline || []).length < 2 || device.credentialExp - now < 86400) renewCredential().catch(() => {});
     } catch (e) {
       if (e.status === 401) return stop(t("device_gone"));
       if (e.status === 403) return stop(e.message);
-      console.warn("sscard holder: online code unavailable, making an offline one:", e.message);
-      if (!device.credential) { status(t("no_cred"), "bad"); return; }
-      if (device.credentialExp <= now) { document.getElementById("qr").innerHTML = ""; status(t("cred_expired"), "bad"); show("show"); return; }
-      token = await sscard.present(sscard.b64uDecode(device.credential), device.privateKey, now, TTL);
+      console.warn("sscard holder: online code unavailable:", e.message);
+      if (how === "auto") return keepOrExpire(now);
+      if (!(device.offline || []).length) { clearCode(); status(t("no_cred"), "bad"); show("show"); return; }
+      if (device.credentialExp <= now) { clearCode(); status(t("cred_expired"), "bad"); show("show"); return; }
+      const member = device.offline.shift();
+      await save(device);  // spent before it is shown, so no credential ever makes two codes
+      token = await sscard.present(sscard.b64uDecode(member.credential), member.key, now, TTL);
       mode = "offline";
       expiresAt = Math.floor(now) + TTL;
     }
@@ -187,7 +204,26 @@
   function tick() {
     const left = Math.max(0, Math.round(expiresAt - REFRESH_BEFORE - Date.now() / 1000));
     document.getElementById("countdown").textContent = t("refresh_in", { s: left });
-    timer = setTimeout(left <= 0 ? showCode : tick, left <= 0 ? 0 : 1000);
+    timer = setTimeout(left <= 0 ? () => showCode("auto") : tick, left <= 0 ? 0 : 1000);
+  }
+  function clearCode() {
+    const box = document.getElementById("qr");
+    box.innerHTML = ""; delete box.dataset.token; delete box.dataset.mode;
+    document.getElementById("countdown").textContent = "";
+  }
+  // No network on an automatic refresh: the code on screen stays until it expires, then the holder is told how many
+  // offline codes are left and taps for the next.
+  function keepOrExpire(now) {
+    const box = document.getElementById("qr");
+    if (box.dataset.token && expiresAt > now) {
+      document.getElementById("countdown").textContent = "";
+      timer = setTimeout(() => showCode("auto"), (expiresAt - now) * 1000 + 200);
+      return;
+    }
+    clearCode();
+    const n = (device.offline || []).length;
+    status(n ? t("offline_left", { n }) : t("no_cred"), n ? "" : "bad");
+    show("show");
   }
 
   document.getElementById("activate-form").addEventListener("submit", async (ev) => {
@@ -197,9 +233,9 @@
     status(t("activating"));
     try { await activate(code); status(t("activated"), "ok"); await showCode(); } catch (e) { status(e.message, "bad"); }
   });
-  document.getElementById("refresh").addEventListener("click", showCode);
+  document.getElementById("refresh").addEventListener("click", () => showCode());
   document.getElementById("to-more").addEventListener("click", () => { clearTimeout(timer); show("more"); });
-  document.getElementById("back").addEventListener("click", showCode);
+  document.getElementById("back").addEventListener("click", () => showCode());
   document.getElementById("loss").addEventListener("click", () => show("confirm-loss"));
   document.getElementById("loss-no").addEventListener("click", () => show("more"));
   document.getElementById("loss-yes").addEventListener("click", async () => {
@@ -371,8 +407,8 @@
 
   document.getElementById("reset").addEventListener("click", async () => { await forget(); device = null; show("activate"); });
   document.addEventListener("langchange", () => { const m = document.getElementById("mode"); if (m.textContent && device) m.textContent = t(document.getElementById("qr").dataset.mode || "online"); });
-  window.addEventListener("online", () => { if (device && !document.getElementById("show").hidden) showCode(); });
-  window.addEventListener("offline", () => { if (device && !document.getElementById("show").hidden) showCode(); });
+  window.addEventListener("online", () => { if (device && !document.getElementById("show").hidden) showCode("auto"); });
+  window.addEventListener("offline", () => { if (device && !document.getElementById("show").hidden) showCode("auto"); });
 
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
   load().then((d) => { device = d || null; if (device) showCode(); else show("activate"); })

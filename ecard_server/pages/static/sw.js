@@ -1,5 +1,5 @@
 // Keeps the pages and their assets for use with no network (stale-while-revalidate); API calls are never cached.
-const CACHE = "sscard-pages-v2";  // a new name when sscard.js and the pages change together
+const CACHE = "sscard-pages-v3";  // a new name when sscard.js and the pages change together
 const ASSETS = ["holder.html", "holder.js", "verifier.html", "verifier.js", "common.js", "sscard.js", "pages.css",
   "vendor/qrcode.js", "vendor/jsQR.js", "holder.webmanifest", "icon-192.png", "icon-512.png"];
 self.addEventListener("install", (e) => { e.waitUntil(caches.open(CACHE).then((c) => c.addAll(ASSETS)).then(() => self.skipWaiting())); });
