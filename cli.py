@@ -40,7 +40,7 @@ COMMANDS: dict[str, Any] = {
         "withdraw": "ecard_server.cli:keys_withdraw",
         "rp": "ecard_server.cli:keys_rp",
     },
-    "serve": "ecard_server.cli:serve",
+    "serve": "sscard_app:serve",
     "qr": {
         "issue": "ecard_server.cli:qr_issue",
         "verify": "ecard_server.cli:qr_verify",

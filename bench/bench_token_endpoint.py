@@ -39,7 +39,8 @@ def bench_app():  # type: ignore[no-untyped-def]
     """The server's app (settings from SSCARD_ variables) with the bare baselines added."""
     from fastapi.responses import PlainTextResponse
 
-    from ecard_server.app import TokenRequest, create_app
+    from ecard_server.schemas import TokenRequest
+    from sscard_app import create_app
     from sscard_settings import Settings
 
     app = create_app(Settings())

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from ecard.device import Device
 from ecard.keys import b64u_decode, new_key
-from ecard_server.app import create_app
+from sscard_app import create_app
 from holder_db import store
 from holder_db.ecard import EcardStore
 from sscard_settings import Settings

@@ -18,9 +18,10 @@ Workers keep nothing of their own but caches: nonces, rate limits and login sess
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,16 +35,19 @@ from ecard_server.state import ConfigError, Refused, State
 from holder_db.ecard import StoreError
 from sscard_settings import Settings
 
-__all__ = ["ConfigError", "create_app", "create_app_from_env"]
+__all__ = ["ConfigError", "create_app"]
 
 
 def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     """The app for these settings: holder_db at settings.db_url, the key set in settings.ecard_keys_dir, shared
-    state in the database or settings.redis. Raises ConfigError when the key set cannot be used."""
+    state in the database or settings.redis. Raises ConfigError when the key set cannot be used.
+
+    `extra_routers` are the program's other parts, included before the pages' catch-all: `sscard serve`
+    (sscard_app) gives the terminal's page routes (terminal.pages_api) here, so this package never imports them."""
     state = State.open(settings)
     app = FastAPI(title="sscard e-card service", version="1", description=__doc__,
                   responses={400: {"description": "Bad request"}, 422: {"description": "Invalid input"}},
@@ -96,13 +100,10 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers["X-Sscard-Worker"] = pid
             return response
 
+    for extra in extra_routers:
+        app.include_router(extra)
     from ecard_server.pages.router import router as pages_router  # the pages and their assets: docs/pages.md
     app.include_router(pages_router)
     app.add_middleware(BodyLimit, max_body=settings.max_body)  # outermost of ours: nothing reads a body first
     return app
 
-
-def create_app_from_env() -> FastAPI:
-    """The factory each `sscard serve --workers N` worker calls: the settings come from the SSCARD_ environment
-    the command set up."""
-    return create_app(Settings())

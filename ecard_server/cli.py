@@ -202,51 +202,6 @@ def qr_show(token: str, png_file: str | None, svg_file: str | None, scale: int, 
         click.echo(art)
 
 
-@click.command("serve")
-@db_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@ecard_keys_option
-@click.option("--status-uri", help="Public URL of /status-list written into credentials (SSCARD_STATUS_URI).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Worker processes behind the one port (SSCARD_WORKERS; default 1).")
-@click.option("--redis", "redis_url", help="Valkey/Redis URL for the shared state (SSCARD_REDIS; default: the "
-                                           "holder database).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Server log as text, or one JSON object a line for a collector (SSCARD_LOG_FORMAT).")
-def serve(db_url: str, host: str, port: int, keys_dir: str, status_uri: str | None, workers: int | None,
-          redis_url: str | None, log_format: str | None) -> None:
-    """Run the e-card server (FastAPI on uvicorn); OpenAPI docs at /docs."""
-    import uvicorn
-
-    from ecard_server.app import ConfigError, create_app
-    from sscard_settings import load
-
-    from ecard_server.trail import log_config
-
-    settings = load(db=db_url, ecard_keys=keys_dir, workers=workers, redis=redis_url,
-                    status_uri=status_uri or None, log_format=log_format)
-    if settings.status_uri is None:
-        settings = settings.model_copy(update={"status_uri": f"http://{host}:{port}/status-list"})
-    try:
-        app = create_app(settings)  # checked here, in this process, so a bad key set is one line, not N tracebacks
-    except ConfigError as exc:
-        raise click.ClickException(_one_line(str(exc))) from None
-    # X-Forwarded-For is the app's to judge (Settings.trusted_proxies), never uvicorn's: its default trusts loopback
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "access_log": False,
-                               "proxy_headers": False, "log_config": log_config(settings.log_format)}
-    if settings.workers == 1:
-        uvicorn.run(app, **options)
-        return
-    for name, value in (("DB", settings.db_url), ("ECARD_KEYS", str(settings.ecard_keys_dir)),
-                        ("STATUS_URI", settings.status_uri), ("REDIS", settings.redis),
-                        ("LOG_FORMAT", settings.log_format)):
-        if value:
-            os.environ["SSCARD_" + name] = value
-    os.environ.pop("SSCARD_KEYS", None)
-    uvicorn.run("ecard_server.app:create_app_from_env", factory=True, workers=settings.workers, **options)
-
-
 @click.command("issue")
 @ecard_keys_option
 @db_option

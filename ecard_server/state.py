@@ -15,6 +15,7 @@ from ecard.keys import KEYSET_FILE, BadKeyError, KeySet, SigningKey, VerifyKey, 
 from ecard_server.shared import SharedState, open_shared
 from ecard_server.terminals import FILE as TERMINALS_FILE
 from ecard_server.terminals import check_api_key, load_terminals
+from holder_db.cards import mask_card  # noqa: F401  (the routes take it from here)
 from holder_db.ecard import EcardStore
 from sscard_settings import Settings
 
@@ -163,7 +164,3 @@ class State:
     def forget_status_list(self) -> None:
         self.status_cache = (None, "", 0.0)
 
-
-def mask_card(card_no: str) -> str:
-    """Card numbers are shown like receipts show them: the first and last two characters."""
-    return card_no[:2] + "*" * max(0, len(card_no) - 4) + card_no[-2:] if len(card_no) > 4 else "*" * len(card_no)

@@ -23,6 +23,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 assert set(TRANSITIONS) == set(CARD_STATES)
 
+def mask_card(card_no: str) -> str:
+    """Card numbers are shown like receipts show them: the first and last two characters."""
+    return card_no[:2] + "*" * max(0, len(card_no) - 4) + card_no[-2:] if len(card_no) > 4 else "*" * len(card_no)
+
+
 LOSS_REASON = "card lost"  # the revocation reason report_loss gives the e-cards it revokes
 
 

@@ -2,6 +2,7 @@
 e-card deactivated."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -58,6 +59,11 @@ def loss_report(state: State, holder_id: Any, actor: str) -> LossReport:
     state.forget_status_list()
     return LossReport(card_no_masked=mask_card(result.card_no), card_status=result.card_status,
                       revoked_indices=result.revoked)
+
+
+async def loss_reporter(state: StateDep) -> Callable[[Any, str], dict[str, Any]]:
+    """loss_report as a dependency for routes built outside this package (terminal.pages_api's counter)."""
+    return lambda holder_id, actor: loss_report(state, holder_id, actor).model_dump()
 
 
 @router.post("/v1/cards/loss", tags=["revocation"], response_model=LossReport,

@@ -165,3 +165,17 @@ def test_the_psam_is_opened_by_what_the_cli_installed_even_from_another_thread(t
     result = CliRunner().invoke(cmd, [])
     assert result.exit_code == 0 and result.output.strip() == "psam:R1"
     assert opened == ["R1", "R2", "psam:R2"]
+
+
+def test_the_server_imports_no_terminal_and_the_terminal_routes_no_server() -> None:
+    """ecard_server never imports terminal (nor the CLI that puts the two together); the terminal's page routes
+    get what they need of the server when sscard_app builds them."""
+    for folder, banned in (("ecard_server", ("terminal", "cli", "sscard_app")), ("terminal", ("ecard_server",))):
+        for path in (ROOT / folder).rglob("*.py"):
+            if folder == "terminal" and path.name != "pages_api.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                for name in names:
+                    assert name.split(".")[0] not in banned, f"{path} imports {name}"

@@ -16,7 +16,7 @@ import uvicorn
 
 from cardlib.idnumber import check_char
 from ecard.device import RelyingParty
-from ecard_server.app import create_app
+from sscard_app import create_app
 from ecard import status_list
 from ecard.keys import KeySet, new_key
 from ecard_server.terminals import add_terminal
