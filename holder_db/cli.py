@@ -131,7 +131,20 @@ def db_import(file: Path, encoding: str | None, update_: bool, actor: str, db_ur
     Every row is checked; bad rows are reported with their line number and reason while good rows go in; rows
     already present with the same data (or repeated in the file) are skipped, so importing a file again adds
     nothing. A row whose ID number is stored with other data is a conflict (or, with --update, a correction)."""
-    from holder_db import bulk, queries, store
+    from holder_db import fastimport, fastread
+    from holder_db.importfile import ImportFileError
+
+    try:
+        with _progress(_count_lines(file), "importing holders") as tick:
+            result = fastimport.import_holders(fastread.sqlite_path(db_url), file, progress=tick,
+                                               encoding=encoding, update=update_, actor=actor)
+        import_report(result, as_json)
+        return
+    except ImportFileError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    except fastread.NotFast:
+        pass  # PostgreSQL, an older schema, a database error: the full road (which names the error)
+    from holder_db import bulk, store
 
     url = _ready(db_url)
     try:
